@@ -1,0 +1,80 @@
+"""The message bus behind a small interface; Redis Pub/Sub is the default implementation.
+
+Any async messaging platform can play the bus: implement ``Bus`` (publish, subscribe) and
+``Subscription`` (async iteration of ``(channel, data)``, ``close``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from typing import Protocol
+
+from redis.asyncio import Redis
+
+SUBSCRIBE_TIMEOUT = 10.0  # seconds to wait for the server to confirm a subscription
+POLL_INTERVAL = 0.1  # an idle reader wakes this often to notice close()
+
+
+class Subscription(Protocol):
+    def __aiter__(self) -> AsyncIterator[tuple[str, bytes]]: ...
+
+    def stop(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class Bus(Protocol):
+    async def publish(self, channel: str, data: bytes) -> int: ...
+
+    async def subscribe(self, channels: Sequence[str]) -> Subscription: ...
+
+
+class RedisSubscription:
+    """Messages of a set of Redis Pub/Sub channels, confirmed subscribed before use."""
+
+    def __init__(self, client: Redis, channels: Sequence[str]) -> None:
+        self._pubsub = client.pubsub()
+        self._channels = list(channels)
+        self._closing = False
+
+    async def open(self) -> RedisSubscription:
+        await self._pubsub.subscribe(*self._channels)
+        confirmed = 0
+        async with asyncio.timeout(SUBSCRIBE_TIMEOUT):
+            while confirmed < len(self._channels):
+                msg = await self._pubsub.get_message(timeout=POLL_INTERVAL)
+                if msg is not None and msg["type"] == "subscribe":
+                    confirmed += 1
+        return self
+
+    async def __aiter__(self) -> AsyncIterator[tuple[str, bytes]]:
+        while not self._closing:
+            msg = await self._pubsub.get_message(
+                ignore_subscribe_messages=True, timeout=POLL_INTERVAL
+            )
+            if msg is not None and msg["type"] == "message":
+                channel = msg["channel"]
+                yield (channel.decode() if isinstance(channel, bytes) else channel), msg["data"]
+
+    def stop(self) -> None:
+        """Make iteration end within ``POLL_INTERVAL``; call ``close`` once it has ended."""
+        self._closing = True
+
+    async def close(self) -> None:
+        self._closing = True
+        await self._pubsub.unsubscribe()
+        await self._pubsub.aclose()
+
+
+class RedisBus:
+    """``Bus`` over Redis Pub/Sub on the given client (the caller owns and closes it)."""
+
+    def __init__(self, client: Redis) -> None:
+        self._client = client
+
+    async def publish(self, channel: str, data: bytes) -> int:
+        return await self._client.publish(channel, data)
+
+    async def subscribe(self, channels: Sequence[str]) -> RedisSubscription:
+        return await RedisSubscription(self._client, channels).open()

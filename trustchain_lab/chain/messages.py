@@ -1,0 +1,136 @@
+"""The two messages on the bus: small versioned JSON objects with a ``type`` field.
+
+``encode_task`` / ``decode`` and ``encode_partial`` / ``decode`` are paired; ``decode``
+raises ``MessageError`` for anything that is not one of our messages, so a loop can count
+and log it and go on.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+VERSION = 1
+MODE_CLAIM = "claim"  # the seed variant: workers push a claim before working
+MODE_KNOWN = "known"  # known-recipients scatter-gather: every worker replies, nobody claims
+
+
+class MessageError(ValueError):
+    """A message on one of our channels that is not a well-formed message of ours."""
+
+
+@dataclass(frozen=True, slots=True)
+class TaskMessage:
+    """A task broadcast: who asks (``reply_to``), for what, with which payload."""
+
+    task: str
+    request_id: str
+    reply_to: str
+    payload: Any
+    mode: str = MODE_CLAIM
+    parent: str | None = None
+    claim_ttl: int = 3600  # seconds the claim list may live (a backstop; it is deleted at the end)
+
+
+@dataclass(frozen=True, slots=True)
+class PartialMessage:
+    """One worker's partial result (``ok``) or the error its handler raised (not ``ok``)."""
+
+    request_id: str
+    worker: str
+    ok: bool
+    result: Any = None
+    error: str | None = None
+    interested: bool = True
+
+
+def encode_json(obj: dict[str, Any]) -> bytes:
+    """JSON-encode ``obj``; a value JSON cannot hold raises ``TypeError`` naming it."""
+    try:
+        return json.dumps(obj, separators=(",", ":"), allow_nan=False).encode()
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"not JSON-serialisable: {exc}") from None
+
+
+def encode_task(msg: TaskMessage) -> bytes:
+    return encode_json(
+        {
+            "type": "task",
+            "v": VERSION,
+            "task": msg.task,
+            "request_id": msg.request_id,
+            "reply_to": msg.reply_to,
+            "mode": msg.mode,
+            "parent": msg.parent,
+            "claim_ttl": msg.claim_ttl,
+            "payload": msg.payload,
+        }
+    )
+
+
+def encode_partial(msg: PartialMessage) -> bytes:
+    return encode_json(
+        {
+            "type": "partial",
+            "v": VERSION,
+            "request_id": msg.request_id,
+            "worker": msg.worker,
+            "ok": msg.ok,
+            "interested": msg.interested,
+            "result": msg.result,
+            "error": msg.error,
+        }
+    )
+
+
+def _field(obj: dict[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
+    value = obj.get(name)
+    if not isinstance(value, kind):
+        raise MessageError(f"field {name!r} missing or not {kind}")
+    return value
+
+
+def decode(data: bytes | str) -> TaskMessage | PartialMessage:
+    """Parse one bus message; raise ``MessageError`` when it is not one of ours."""
+    try:
+        obj = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MessageError(f"not JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise MessageError("not a JSON object")
+    if obj.get("v") != VERSION:
+        raise MessageError(f"unsupported version {obj.get('v')!r}")
+    kind = obj.get("type")
+    if kind == "task":
+        mode = _field(obj, "mode", str)
+        if mode not in (MODE_CLAIM, MODE_KNOWN):
+            raise MessageError(f"unknown mode {mode!r}")
+        claim_ttl = _field(obj, "claim_ttl", int)
+        if claim_ttl < 1:
+            raise MessageError(f"claim_ttl must be >= 1, got {claim_ttl}")
+        parent = obj.get("parent")
+        if parent is not None and not isinstance(parent, str):
+            raise MessageError("field 'parent' not a str")
+        return TaskMessage(
+            task=_field(obj, "task", str),
+            request_id=_field(obj, "request_id", str),
+            reply_to=_field(obj, "reply_to", str),
+            payload=obj.get("payload"),
+            mode=mode,
+            parent=parent,
+            claim_ttl=claim_ttl,
+        )
+    if kind == "partial":
+        error = obj.get("error")
+        if error is not None and not isinstance(error, str):
+            raise MessageError("field 'error' not a str")
+        return PartialMessage(
+            request_id=_field(obj, "request_id", str),
+            worker=_field(obj, "worker", str),
+            ok=_field(obj, "ok", bool),
+            interested=_field(obj, "interested", bool),
+            result=obj.get("result"),
+            error=error,
+        )
+    raise MessageError(f"unknown message type {kind!r}")

@@ -1,0 +1,171 @@
+"""A service that listens for tasks, claims the ones it wants, works, and replies."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+
+from .bus import Bus
+from .endpoint import Endpoint
+from .keys import Keys, check_name
+from .messages import MODE_CLAIM, MessageError, PartialMessage, TaskMessage, encode_partial
+from .observe import Observer, Step, emit
+
+log = logging.getLogger("trustchain_lab.chain")
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRequest:
+    """What a handler sees of one delivered task."""
+
+    task: str
+    request_id: str
+    payload: Any
+    worker: str
+    parent: str | None
+
+
+Interest = Callable[[TaskRequest], bool | Awaitable[bool]]
+Work = Callable[[TaskRequest], Awaitable[Any]]
+
+
+def always(_: TaskRequest) -> bool:
+    """The default interest rule: every task of a registered name is interesting."""
+    return True
+
+
+class Worker(Endpoint):
+    """Serves the task names registered with ``on`` before ``start``.
+
+    For each delivered task: ``interested(request)`` decides (sync or async); if yes, the
+    worker pushes its claim (with a TTL, in the same round trip), awaits ``work(request)``
+    and publishes the result as its partial. An exception in ``work`` or a result JSON
+    cannot hold becomes an error partial, never a lost one. At most ``max_in_flight``
+    tasks are handled at once; more wait in the bus.
+    """
+
+    def __init__(
+        self,
+        redis: str | Redis,
+        *,
+        name: str | None = None,
+        keys: Keys | None = None,
+        observer: Observer | None = None,
+        bus: Bus | None = None,
+        max_in_flight: int = 1000,
+    ) -> None:
+        super().__init__(
+            redis,
+            name=check_name(name or f"worker-{uuid.uuid4().hex[:8]}", "worker name"),
+            keys=keys,
+            observer=observer,
+            bus=bus,
+        )
+        if max_in_flight < 1:
+            raise ValueError(f"max_in_flight must be >= 1, got {max_in_flight!r}")
+        self.handler_errors = 0
+        self._handlers: dict[str, tuple[Work, Interest]] = {}
+        self._slots = asyncio.Semaphore(max_in_flight)
+        self._in_flight: set[asyncio.Task[None]] = set()
+
+    def on(self, task: str, work: Work, *, interested: Interest = always) -> None:
+        """Register ``work`` (and its interest rule) for ``task``; call before ``start``."""
+        check_name(task)
+        if self._reader is not None:
+            raise RuntimeError("register handlers before start()")
+        if not callable(work) or not callable(interested):
+            raise TypeError("work and interested must be callables")
+        self._handlers[task] = (work, interested)
+
+    def _channels(self) -> Sequence[str]:
+        if not self._handlers:
+            raise RuntimeError(f"worker {self.name!r} has no handlers: call on() first")
+        return [self.keys.task_channel(t) for t in self._handlers]
+
+    async def _on_message(self, msg: TaskMessage | PartialMessage) -> None:
+        if not isinstance(msg, TaskMessage) or msg.task not in self._handlers:
+            raise MessageError("not a task message for a registered task")
+        await self._slots.acquire()
+        job = asyncio.create_task(self._handle(msg), name=f"{self.name}-{msg.request_id}")
+        self._in_flight.add(job)
+        job.add_done_callback(self._done)
+
+    def _done(self, job: asyncio.Task[None]) -> None:
+        self._in_flight.discard(job)
+        self._slots.release()
+        if not job.cancelled() and job.exception() is not None:
+            log.error("%s: handler task failed", self.name, exc_info=job.exception())
+
+    async def _handle(self, msg: TaskMessage) -> None:
+        obs, me, rid, task = self.observer, self.name, msg.request_id, msg.task
+        emit(obs, Step("deliver", me, task, rid))
+        work, interested = self._handlers[task]
+        request = TaskRequest(task, rid, msg.payload, me, msg.parent)
+        try:
+            wanted = interested(request)
+            if inspect.isawaitable(wanted):
+                wanted = await wanted
+            wanted = bool(wanted)
+        except Exception:
+            self.handler_errors += 1
+            log.exception("%s: interest rule raised on %s/%s; not claiming", me, task, rid)
+            wanted = False
+        emit(obs, Step("interest", me, task, rid, float(wanted)))
+        if not wanted:
+            if msg.mode != MODE_CLAIM:  # known recipients: everyone answers
+                await self._reply(msg, PartialMessage(rid, me, ok=True, interested=False))
+            return
+        if msg.mode == MODE_CLAIM:
+            key = self.keys.claim_list(task, rid)
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.rpush(key, me)
+                pipe.expire(key, msg.claim_ttl)
+                await pipe.execute()
+            emit(obs, Step("claim", me, task, rid))
+        emit(obs, Step("work_start", me, task, rid))
+        try:
+            partial = PartialMessage(rid, me, ok=True, result=await work(request))
+            note = None
+        except Exception as exc:
+            self.handler_errors += 1
+            log.exception("%s: work raised on %s/%s", me, task, rid)
+            partial = PartialMessage(rid, me, ok=False, error=f"{type(exc).__name__}: {exc}")
+            note = "error"
+        emit(obs, Step("work_end", me, task, rid, None, note))
+        await self._reply(msg, partial)
+
+    async def _reply(self, msg: TaskMessage, partial: PartialMessage) -> None:
+        try:
+            data = encode_partial(partial)
+        except TypeError as exc:
+            self.handler_errors += 1
+            log.error(
+                "%s: result for %s is not JSON-serialisable: %s", self.name, msg.request_id, exc
+            )
+            data = encode_partial(
+                PartialMessage(partial.request_id, self.name, ok=False, error=str(exc))
+            )
+        await self.bus.publish(msg.reply_to, data)
+        emit(self.observer, Step("partial_sent", self.name, msg.task, msg.request_id))
+
+    async def close(self) -> None:
+        """Stop taking tasks, cancel the ones in flight (no partial is sent for them), close."""
+        await super().close_reader()
+        for job in list(self._in_flight):
+            job.cancel()
+        if self._in_flight:
+            await asyncio.gather(*self._in_flight, return_exceptions=True)
+        await super().close()
+
+    async def drain(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for the tasks in flight; True if none is left."""
+        if self._in_flight:
+            await asyncio.wait(list(self._in_flight), timeout=timeout)
+        return not self._in_flight
