@@ -1,0 +1,31 @@
+"""trustchain_lab: measure how the Trust Chain fan-out / fan-in pattern behaves.
+
+The public API: describe an experiment with ``Scenario`` (and ``WorkerSpec``, ``SubTask``,
+the distributions), run it with ``run_redis`` (real Redis), get a ``RunResult``.
+The reference implementation itself lives in ``trustchain_lab.chain``.
+"""
+
+from .dists import Const, Dist, Empirical, Exponential, LogNormal, Uniform
+from .run_redis import arun_redis, run_redis
+from .scenario import Scenario, SubTask, WorkerSpec
+from .target import FakeRedisWarning, NoRedisError
+from .trace import OUTCOMES, RunResult, classify
+
+__all__ = [
+    "OUTCOMES",
+    "Const",
+    "Dist",
+    "Empirical",
+    "Exponential",
+    "FakeRedisWarning",
+    "LogNormal",
+    "NoRedisError",
+    "RunResult",
+    "Scenario",
+    "SubTask",
+    "Uniform",
+    "WorkerSpec",
+    "arun_redis",
+    "classify",
+    "run_redis",
+]

@@ -87,13 +87,16 @@ class Dispatcher(Endpoint):
     async def _on_message(self, msg: TaskMessage | PartialMessage) -> None:
         if not isinstance(msg, PartialMessage):
             raise MessageError("a task message on a reply channel")
-        task, queue = self._pending.get(msg.request_id, ("", None))
-        kind = "partial_received" if queue is not None else "partial_late"
-        emit(self.observer, Step(kind, self.name, task, msg.request_id, None, msg.worker))
-        if queue is None:
-            self.late_partials += 1
+        pending = self._pending.get(msg.request_id)
+        if pending is None:
+            self._late(msg, "")
         else:
-            queue.put_nowait(msg)
+            pending[1].put_nowait(msg)
+
+    def _late(self, msg: PartialMessage, task: str) -> None:
+        """A partial that arrived after its request's final response: counted, not used."""
+        self.late_partials += 1
+        emit(self.observer, Step("partial_late", self.name, task, msg.request_id, None, msg.worker))
 
     async def dispatch(
         self,
@@ -178,6 +181,10 @@ class Dispatcher(Endpoint):
                     break
                 continue
             partials.append(partial)
+            emit(
+                self.observer,
+                Step("partial_received", self.name, task, request_id, None, partial.worker),
+            )
             if mode == MODE_KNOWN:
                 if len(partials) >= (expect or 0):
                     reason = ALL_REPLIED
@@ -189,6 +196,8 @@ class Dispatcher(Endpoint):
                 reason = CLAIMS_DRAINED
                 break
         emit(self.observer, Step("final", self.name, task, request_id, len(partials), reason))
+        while not queue.empty():  # arrived while the last pop was in flight: too late
+            self._late(queue.get_nowait(), task)
         return reason, partials
 
     async def _pop(self, key: str) -> int:

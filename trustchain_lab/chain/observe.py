@@ -13,8 +13,9 @@ class Step(NamedTuple):
     """One protocol step, as seen by ``actor``.
 
     ``kind`` is one of: ``dispatch`` (note: parent request id), ``probe`` (value: list
-    length read), ``partial_received`` (note: sending worker), ``partial_late`` (a partial
-    for a request that has ended; note: worker), ``pop`` (value: items the pop left),
+    length read), ``partial_received`` (a partial taken into the answer; note: sending
+    worker), ``partial_late`` (a partial that came after the answer was decided; note:
+    worker), ``pop`` (value: items the pop left),
     ``final`` (value: partials included; note: reason), ``deliver``, ``interest`` (value:
     1 or 0), ``claim``, ``work_start``, ``work_end`` (note: "error" when the work raised),
     ``partial_sent``.

@@ -1,0 +1,222 @@
+"""Run a ``Scenario`` on the reference implementation over Redis (or fakeredis).
+
+The lab's workers are ``chain.Worker`` objects in this process, each with its own
+connections; their interest rule sleeps the drawn claim delay, their work sleeps the drawn
+work time (and dispatches the subtask, if any). Every step is recorded through the chain's
+observer with a monotonic clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import platform
+import time
+import uuid
+from collections import defaultdict
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from .chain import Dispatcher, Keys, TaskRequest, Worker
+from .scenario import Draws, Scenario, Slot
+from .target import RedisTarget, redis_target
+from .trace import Recorder, RunResult, classify
+
+STRAGGLER_SLACK = 2.0  # seconds granted beyond the longest drawn straggler
+
+
+def run_redis(
+    scenario: Scenario, redis_url: str | None = None, *, progress: bool | None = None
+) -> RunResult:
+    """Run ``scenario`` on Redis and return its trace; also works inside a running loop."""
+    coro = arun_redis(scenario, redis_url, progress=progress)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:  # e.g. a Jupyter cell
+        return pool.submit(asyncio.run, coro).result()
+
+
+async def arun_redis(
+    scenario: Scenario, redis_url: str | None = None, *, progress: bool | None = None
+) -> RunResult:
+    """``run_redis`` for code already inside an event loop."""
+    if not isinstance(scenario, Scenario):
+        raise TypeError(f"scenario must be a Scenario, got {type(scenario).__name__}")
+    with redis_target(redis_url) as target:
+        return await _Run(scenario, target, progress).run()
+
+
+def _known_counts(slots: list[Slot]) -> dict[str, int]:
+    counts: dict[str, int] = defaultdict(int)
+    for s in slots:
+        counts[s.task] += 1
+    return counts
+
+
+class _Run:
+    def __init__(self, scenario: Scenario, target: RedisTarget, progress: bool | None) -> None:
+        self.sc = scenario
+        self.target = target
+        self.progress = progress
+        self.keys = Keys(prefix=f"tclab-{uuid.uuid4().hex[:10]}")
+        self.slots = scenario.slots()
+        self.draws: Draws = scenario.draws()
+        self.t0 = time.monotonic()
+        self.rec = Recorder(lambda: time.monotonic() - self.t0)
+        self.released = asyncio.Event()  # crashed workers stay silent until this is set
+        self.expect = _known_counts(self.slots) if scenario.variant == "known" else {}
+        self.workers: dict[str, Worker] = {}
+        self.sub_dispatchers: dict[str, Dispatcher] = {}
+        self.clients: list[Any] = []
+
+    def _dispatch_kwargs(self, task: str) -> dict[str, Any]:
+        return {
+            "probe_window": self.sc.probe_window,
+            "deadline": self.sc.deadline,
+            "expect": self.expect.get(task),
+        }
+
+    def _interest(self, slot: Slot):
+        j = slot.index
+
+        async def interested(req: TaskRequest) -> bool:
+            i = req.payload["i"]
+            await asyncio.sleep(self.draws.claim_delay[i, j])
+            return bool(self.draws.interested[i, j])
+
+        return interested
+
+    def _work(self, slot: Slot):
+        j = slot.index
+
+        async def work(req: TaskRequest) -> dict[str, Any]:
+            i = req.payload["i"]
+            if self.draws.crashed[i, j]:
+                self.rec.add(self.rec.clock(), req.request_id, req.task, slot.name, "crash")
+                await self.released.wait()
+                raise asyncio.CancelledError  # a crashed worker never answers
+            await asyncio.sleep(self.draws.work_time[i, j])
+            if slot.subtask is not None:
+                await self.sub_dispatchers[slot.name].dispatch(
+                    slot.subtask,
+                    {"i": i},
+                    parent=req.request_id,
+                    **self._dispatch_kwargs(slot.subtask),
+                )
+            return {"worker": slot.name}
+
+        return work
+
+    def _new_client(self):
+        client = self.target.make_client()
+        self.clients.append(client)
+        return client
+
+    def _build(self) -> Dispatcher:
+        new = self._new_client
+        obs = self.rec.observe
+        for slot in self.slots:
+            if slot.name not in self.workers:
+                self.workers[slot.name] = Worker(
+                    new(), name=slot.name, keys=self.keys, observer=obs, max_in_flight=100_000
+                )
+            self.workers[slot.name].on(slot.task, self._work(slot), interested=self._interest(slot))
+            if slot.subtask is not None and slot.name not in self.sub_dispatchers:
+                self.sub_dispatchers[slot.name] = Dispatcher(
+                    new(), name=slot.name, keys=self.keys, observer=obs
+                )
+        return Dispatcher(new(), name="gateway", keys=self.keys, observer=obs)
+
+    async def run(self) -> RunResult:
+        gateway = self._build()
+        endpoints = [gateway, *self.sub_dispatchers.values(), *self.workers.values()]
+        wall = time.perf_counter()
+        try:
+            await asyncio.gather(*(e.start() for e in endpoints))
+            self.t0 = time.monotonic()
+            await self._requests(gateway)
+            self.released.set()
+            await self._wait_for_stragglers()
+            malformed = sum(e.malformed for e in endpoints)
+            late = sum(d.late_partials for d in (gateway, *self.sub_dispatchers.values()))
+            stray, info = await self._cleanup(gateway)
+        finally:
+            self.released.set()
+            await asyncio.gather(*(e.close() for e in endpoints), return_exceptions=True)
+            await asyncio.gather(*(c.aclose() for c in self.clients), return_exceptions=True)
+        events = self.rec.events()
+        meta = {
+            **self.target.info,
+            **info,
+            "source": self.target.source,
+            "wall_seconds": time.perf_counter() - wall,
+            "malformed_messages": malformed,
+            "late_partials_seen": late,
+            "stray_keys_deleted": stray,
+            "python": platform.python_version(),
+            "machine": platform.machine(),
+            **_versions(),
+        }
+        return RunResult(self.target.backend, self.sc, events, classify(events), meta)
+
+    async def _requests(self, gateway: Dispatcher) -> None:
+        slots = asyncio.Semaphore(self.sc.concurrency)
+        bar = tqdm(
+            total=self.sc.requests,
+            desc=f"{self.target.backend} requests",
+            disable=(None if self.progress is None else not self.progress),
+            leave=False,
+        )
+
+        async def one(i: int) -> None:
+            try:
+                await gateway.dispatch(
+                    self.sc.task, {"i": i}, **self._dispatch_kwargs(self.sc.task)
+                )
+            finally:
+                slots.release()
+                bar.update()
+
+        jobs = []
+        try:
+            for i in range(self.sc.requests):
+                await slots.acquire()
+                jobs.append(asyncio.create_task(one(i)))
+            await asyncio.gather(*jobs)
+        finally:
+            for j in jobs:
+                j.cancel()
+            await asyncio.gather(*jobs, return_exceptions=True)
+            bar.close()
+
+    async def _wait_for_stragglers(self) -> None:
+        """Let late claimers and slow workers finish, so their steps are in the trace."""
+        d = self.draws
+        budget = float((d.claim_delay + d.work_time).max(initial=0.0)) + STRAGGLER_SLACK
+        if self.sub_dispatchers:  # a worker may still wait for its subtask's final
+            budget += self.sc.deadline
+        await asyncio.gather(*(w.drain(budget) for w in self.workers.values()))
+
+    async def _cleanup(self, gateway: Dispatcher) -> tuple[int, dict[str, Any]]:
+        """Delete keys of this run that late claims recreated; read the server's version."""
+        r = gateway.redis
+        stray = [k async for k in r.scan_iter(match=self.keys.pattern(), count=1000)]
+        if stray:
+            await r.delete(*stray)
+        info = await r.info("server")
+        return len(stray), {"redis_version": info.get("redis_version")}
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import version
+
+    names = {
+        "trustchain_lab": "trustchain_lab",
+        "redis": "redis_py",
+        "numpy": "numpy",
+        "pandas": "pandas",
+    }
+    return {f"{short}_version": version(p) for p, short in names.items()}

@@ -1,0 +1,84 @@
+"""Which Redis a run talks to: ``REDIS_URL``, else a private redis-server, else fakeredis."""
+
+from __future__ import annotations
+
+import os
+import urllib.parse
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis.asyncio import Redis
+
+from .redis_server import RedisServer, redis_server_binary
+
+
+class FakeRedisWarning(UserWarning):
+    """The run used fakeredis: its timings are not Redis timings."""
+
+
+class NoRedisError(RuntimeError):
+    """A real Redis was required and none could be reached or started."""
+
+
+@dataclass
+class RedisTarget:
+    """A Redis to run against: ``backend`` is ``"redis"`` or ``"fakeredis"``."""
+
+    backend: str
+    source: str  # "url", "REDIS_URL", "private-server" or "fakeredis"
+    make_client: Callable[[], Redis]
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def describe_url(url: str) -> str:
+    """The URL without its password, safe to store in results."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
+
+
+@contextmanager
+def redis_target(url: str | None = None, *, require_real: bool = False) -> Iterator[RedisTarget]:
+    """Resolve where to run, start a private server if that is the choice, stop it after.
+
+    ``url`` first, then ``REDIS_URL``, then a private ``redis-server`` on a free loopback
+    port (when the binary is on PATH), then fakeredis with a ``FakeRedisWarning``, unless
+    ``require_real`` is set, which raises ``NoRedisError`` instead.
+    """
+    url = url or os.environ.get("REDIS_URL") or None
+    if url:
+        source = "url" if url != os.environ.get("REDIS_URL") else "REDIS_URL"
+        yield RedisTarget(
+            "redis", source, lambda: Redis.from_url(url), {"redis_url": describe_url(url)}
+        )
+        return
+    if redis_server_binary() is not None:
+        with RedisServer() as server:
+            yield RedisTarget(
+                "redis",
+                "private-server",
+                lambda: Redis.from_url(server.url),
+                {"redis_url": describe_url(server.url)},
+            )
+        return
+    if require_real:
+        raise NoRedisError(
+            "no Redis to run against: set REDIS_URL (or pass --redis-url), or install "
+            "redis-server (Debian: apt-get install redis-server)"
+        )
+    import fakeredis
+
+    warnings.warn(
+        "no REDIS_URL and no redis-server on PATH: running on fakeredis, whose timings are "
+        "not Redis timings",
+        FakeRedisWarning,
+        stacklevel=3,
+    )
+    fake = fakeredis.FakeServer()  # a fresh server per run: no ghost subscriptions
+    yield RedisTarget(
+        "fakeredis", "fakeredis", lambda: fakeredis.FakeAsyncRedis(server=fake), {"redis_url": None}
+    )
