@@ -206,6 +206,10 @@ class _Run:
         stray = [k async for k in r.scan_iter(match=self.keys.pattern(), count=1000)]
         if stray:
             await r.delete(*stray)
+        if self.target.backend == "fakeredis":
+            from importlib.metadata import version
+
+            return len(stray), {"redis_version": f"fakeredis {version('fakeredis')}"}
         info = await r.info("server")
         return len(stray), {"redis_version": info.get("redis_version")}
 

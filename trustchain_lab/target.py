@@ -14,6 +14,8 @@ from redis.asyncio import Redis
 
 from .redis_server import RedisServer, redis_server_binary
 
+FAKEREDIS = "fakeredis"  # pass as the URL to choose fakeredis explicitly
+
 
 class FakeRedisWarning(UserWarning):
     """The run used fakeredis: its timings are not Redis timings."""
@@ -29,6 +31,7 @@ class RedisTarget:
 
     backend: str
     source: str  # "url", "REDIS_URL", "private-server" or "fakeredis"
+    url: str  # what run_redis and calibrate accept: a redis:// URL or FAKEREDIS
     make_client: Callable[[], Redis]
     info: dict[str, Any] = field(default_factory=dict)
 
@@ -45,15 +48,19 @@ def describe_url(url: str) -> str:
 def redis_target(url: str | None = None, *, require_real: bool = False) -> Iterator[RedisTarget]:
     """Resolve where to run, start a private server if that is the choice, stop it after.
 
-    ``url`` first, then ``REDIS_URL``, then a private ``redis-server`` on a free loopback
-    port (when the binary is on PATH), then fakeredis with a ``FakeRedisWarning``, unless
-    ``require_real`` is set, which raises ``NoRedisError`` instead.
+    ``url`` first (``"fakeredis"`` chooses fakeredis, quietly), then ``REDIS_URL``, then
+    a private ``redis-server`` on a free loopback port (when the binary is on PATH), then
+    fakeredis with a ``FakeRedisWarning``, unless ``require_real`` is set, which raises
+    ``NoRedisError`` instead.
     """
+    if url == FAKEREDIS:
+        yield _fake()
+        return
     url = url or os.environ.get("REDIS_URL") or None
     if url:
         source = "url" if url != os.environ.get("REDIS_URL") else "REDIS_URL"
         yield RedisTarget(
-            "redis", source, lambda: Redis.from_url(url), {"redis_url": describe_url(url)}
+            "redis", source, url, lambda: Redis.from_url(url), {"redis_url": describe_url(url)}
         )
         return
     if redis_server_binary() is not None:
@@ -61,6 +68,7 @@ def redis_target(url: str | None = None, *, require_real: bool = False) -> Itera
             yield RedisTarget(
                 "redis",
                 "private-server",
+                server.url,
                 lambda: Redis.from_url(server.url),
                 {"redis_url": describe_url(server.url)},
             )
@@ -70,15 +78,23 @@ def redis_target(url: str | None = None, *, require_real: bool = False) -> Itera
             "no Redis to run against: set REDIS_URL (or pass --redis-url), or install "
             "redis-server (Debian: apt-get install redis-server)"
         )
-    import fakeredis
-
     warnings.warn(
         "no REDIS_URL and no redis-server on PATH: running on fakeredis, whose timings are "
         "not Redis timings",
         FakeRedisWarning,
         stacklevel=3,
     )
-    fake = fakeredis.FakeServer()  # a fresh server per run: no ghost subscriptions
-    yield RedisTarget(
-        "fakeredis", "fakeredis", lambda: fakeredis.FakeAsyncRedis(server=fake), {"redis_url": None}
+    yield _fake()
+
+
+def _fake() -> RedisTarget:
+    import fakeredis
+
+    server = fakeredis.FakeServer()  # a fresh server per run: no ghost subscriptions
+    return RedisTarget(
+        "fakeredis",
+        "fakeredis",
+        FAKEREDIS,
+        lambda: fakeredis.FakeAsyncRedis(server=server),
+        {"redis_url": None},
     )

@@ -1,0 +1,235 @@
+"""The reference implementation on fakeredis and on a private real redis-server."""
+
+import asyncio
+import contextlib
+
+import pytest
+
+from trustchain_lab.chain import (
+    ALL_REPLIED,
+    CLAIMS_DRAINED,
+    DEADLINE,
+    PROBE_EMPTY,
+    Dispatcher,
+    Keys,
+    Step,
+    Worker,
+)
+
+
+@contextlib.asynccontextmanager
+async def system(make_client, workers, *, observer=None):
+    """A started dispatcher and workers on fresh clients, all closed (with clients) after."""
+    clients = []
+
+    def client():
+        clients.append(make_client())
+        return clients[-1]
+
+    keys = Keys("t")
+    dispatcher = Dispatcher(client(), name="gw", keys=keys, observer=observer)
+    ws = []
+    for name, task, work, interested in workers:
+        w = Worker(client(), name=name, keys=keys, observer=observer)
+        w.on(task, work, interested=interested)
+        ws.append(w)
+    await dispatcher.start()
+    for w in ws:
+        await w.start()
+    try:
+        yield dispatcher, ws
+    finally:
+        for e in (dispatcher, *ws):
+            await e.close()
+        leftover = [k async for k in clients[0].scan_iter(match="t:*")]
+        for c in clients:
+            await c.aclose()
+        assert leftover == [], "a finished request left keys of ours in Redis"
+
+
+def result_of(name, delay=0.0):
+    async def work(req):
+        await asyncio.sleep(delay)
+        return {"by": name, "echo": req.payload}
+
+    return work
+
+
+def yes(_):
+    return True
+
+
+def no(_):
+    return False
+
+
+async def test_claims_drain_to_a_complete_answer(make_client):
+    steps: list[Step] = []
+    workers = [
+        ("a", "Foo", result_of("a", 0.01), yes),
+        ("b", "Foo", result_of("b", 0.03), yes),
+        ("c", "Foo", result_of("c"), no),
+    ]
+    async with system(make_client, workers, observer=steps.append) as (d, _):
+        final = await d.dispatch("Foo", {"n": 1}, probe_window=0.5, deadline=5)
+    assert final.reason == CLAIMS_DRAINED
+    assert sorted(r["by"] for r in final.results) == ["a", "b"]
+    assert all(r["echo"] == {"n": 1} for r in final.results) and not final.empty
+    pops = [s.value for s in steps if s.kind == "pop"]
+    assert pops == [1, 0]
+    kinds_a = [s.kind for s in steps if s.actor == "a"]
+    assert kinds_a == ["deliver", "interest", "claim", "work_start", "work_end", "partial_sent"]
+
+
+async def test_nobody_interested_answers_empty_at_the_probe(make_client):
+    async with system(make_client, [("c", "Foo", result_of("c"), no)]) as (d, _):
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        final = await d.dispatch("Foo", probe_window=0.2, deadline=5)
+        waited = loop.time() - t0
+    assert final.reason == PROBE_EMPTY and final.empty and final.partials == ()
+    assert waited >= 0.2
+
+
+async def test_a_claimer_that_never_answers_ends_at_the_deadline(make_client):
+    async def hang(req):
+        await asyncio.Event().wait()
+
+    async with system(make_client, [("h", "Foo", hang, yes)]) as (d, (w,)):
+        final = await d.dispatch("Foo", probe_window=0.05, deadline=0.3)
+        assert final.reason == DEADLINE and final.partials == ()
+        assert len(w._in_flight) == 1
+    assert not w._in_flight  # close() cancelled it
+    others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    assert others == []
+
+
+async def test_errors_in_work_become_error_partials(make_client):
+    async def boom(req):
+        raise RuntimeError("disk on fire")
+
+    async def not_json(req):
+        return {1, 2}
+
+    workers = [("x", "Foo", boom, yes), ("y", "Foo", not_json, yes)]
+    async with system(make_client, workers) as (d, ws):
+        final = await d.dispatch("Foo", probe_window=0.5, deadline=5)
+    assert final.reason == CLAIMS_DRAINED and final.results == []
+    errors = {p.worker: p.error for p in final.errors}
+    assert errors["x"] == "RuntimeError: disk on fire"
+    assert "JSON" in errors["y"]
+    assert sum(w.handler_errors for w in ws) == 2
+
+
+async def test_an_interest_rule_that_raises_does_not_claim(make_client):
+    def bad(_):
+        raise KeyError("x")
+
+    async with system(make_client, [("x", "Foo", result_of("x"), bad)]) as (d, (w,)):
+        final = await d.dispatch("Foo", probe_window=0.1, deadline=5)
+    assert final.reason == PROBE_EMPTY and w.handler_errors == 1
+
+
+async def test_malformed_messages_are_counted_and_survived(make_client):
+    async with system(make_client, [("a", "Foo", result_of("a"), yes)]) as (d, (w,)):
+        for junk in (b"not json", b"[]", b'{"type":"task","v":99}', b'{"type":"partial","v":1}'):
+            await d.redis.publish("t:task:Foo", junk)
+            await d.redis.publish("t:reply:gw", junk)
+        await d.redis.publish(
+            "t:reply:gw",
+            b'{"type":"partial","v":1,"request_id":"zz","worker":"q","ok":true,"interested":true}',
+        )
+        final = await d.dispatch("Foo", probe_window=0.5, deadline=5)
+        assert final.reason == CLAIMS_DRAINED and len(final.results) == 1
+        assert w.malformed == 4 and d.malformed == 4 and d.late_partials == 1
+
+
+async def test_bad_names_and_payloads_are_refused_before_anything_is_sent(make_client):
+    steps: list[Step] = []
+    async with system(make_client, [("a", "Foo", result_of("a"), yes)], observer=steps.append) as (
+        d,
+        _,
+    ):
+        with pytest.raises(TypeError, match="JSON"):
+            await d.dispatch("Foo", {"when": object()})
+        for bad in ("", "Foo Bar", "Fo*", "x" * 200):
+            with pytest.raises(ValueError):
+                await d.dispatch(bad)
+        with pytest.raises(ValueError, match="probe_window"):
+            await d.dispatch("Foo", probe_window=0)
+        with pytest.raises(ValueError, match="deadline"):
+            await d.dispatch("Foo", deadline=-1)
+        await asyncio.sleep(0.1)
+        assert steps == []  # nothing was dispatched, nothing delivered
+        final = await d.dispatch("Foo", probe_window=0.5, deadline=5)
+        assert final.reason == CLAIMS_DRAINED
+
+
+async def test_many_requests_in_flight_each_get_their_own_partials(make_client):
+    workers = [(f"w{k}", "Foo", result_of(f"w{k}", 0.002 * k), yes) for k in range(4)]
+    async with system(make_client, workers) as (d, _):
+        finals = await asyncio.gather(
+            *(d.dispatch("Foo", {"i": i}, probe_window=1, deadline=10) for i in range(60))
+        )
+    for i, final in enumerate(finals):
+        assert final.reason == CLAIMS_DRAINED
+        assert sorted(r["by"] for r in final.results) == ["w0", "w1", "w2", "w3"]
+        assert {r["echo"]["i"] for r in final.results} == {i}
+    assert len({f.request_id for f in finals}) == 60
+
+
+async def test_a_worker_can_dispatch_a_subtask_and_wait_for_it(make_client):
+    sub_client = make_client()
+    sub = Dispatcher(sub_client, name="s1", keys=Keys("t"))
+
+    async def s1_work(req):
+        inner = await sub.dispatch(
+            "Bar", req.payload, probe_window=0.5, deadline=5, parent=req.request_id
+        )
+        return {"by": "s1", "bar": inner.results}
+
+    workers = [
+        ("s1", "Foo", s1_work, yes),
+        ("s2", "Foo", result_of("s2"), yes),
+        ("s3", "Foo", result_of("s3"), no),
+        ("s3b", "Bar", result_of("s3"), yes),
+    ]
+    await sub.start()
+    try:
+        async with system(make_client, workers) as (d, _):
+            final = await d.dispatch("Foo", "x", probe_window=0.5, deadline=5)
+    finally:
+        await sub.close()
+        await sub_client.aclose()
+    by = {r["by"]: r for r in final.results}
+    assert set(by) == {"s1", "s2"}
+    assert by["s1"]["bar"] == [{"by": "s3", "echo": "x"}]
+
+
+async def test_known_recipients_mode_waits_for_every_reply(make_client):
+    workers = [("a", "Foo", result_of("a"), yes), ("b", "Foo", result_of("b"), no)]
+    async with system(make_client, workers) as (d, _):
+        final = await d.dispatch("Foo", expect=2, probe_window=0.01, deadline=5)
+    assert final.reason == ALL_REPLIED and len(final.partials) == 2
+    assert [r["by"] for r in final.results] == ["a"]
+
+
+async def test_a_raising_observer_is_logged_not_fatal(make_client, caplog):
+    def broken(step):
+        raise ValueError("observer bug")
+
+    async with system(make_client, [("a", "Foo", result_of("a"), yes)], observer=broken) as (d, _):
+        final = await d.dispatch("Foo", probe_window=0.5, deadline=5)
+    assert final.reason == CLAIMS_DRAINED
+    assert "observer raised" in caplog.text
+
+
+async def test_lifecycle_errors_are_clear(make_client):
+    d = Dispatcher(make_client(), name="gw")
+    with pytest.raises(RuntimeError, match="not started"):
+        await d.dispatch("Foo")
+    w = Worker(make_client(), name="w")
+    with pytest.raises(RuntimeError, match="no handlers"):
+        await w.start()
+    with pytest.raises(ValueError, match="worker name"):
+        Worker(make_client(), name="bad name")
