@@ -1,0 +1,1 @@
+"""Benchmarks of trustchain_lab: ``python -m benchmarks --help``."""

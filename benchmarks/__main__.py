@@ -1,0 +1,97 @@
+"""``python -m benchmarks``: run suites, write data, figures and a report to a run folder."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import time
+import warnings
+from contextlib import ExitStack
+from pathlib import Path
+
+SUITES = {  # name -> module; each module has TITLE, DESCRIPTION and run(ctx) -> SuiteOutput
+    "overhead": "benchmarks.overhead",
+}
+
+
+def _descriptions() -> str:
+    lines = []
+    for name, module in SUITES.items():
+        lines.append(f"  {name:<11} {importlib.import_module(module).DESCRIPTION}")
+    return "suites:\n" + "\n".join(lines)
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Measure Trust Chain on real Redis and in the SimPy model.",
+        epilog=_descriptions())
+    p.add_argument("suites", nargs="*", metavar="SUITE", help="suites to run (default: all)")
+    p.add_argument("--quick", action="store_true", help="small sizes: about a minute in all")
+    p.add_argument("--backend", choices=("sim", "redis", "both"), default="both")
+    p.add_argument("--redis-url", help="a Redis to use (default: REDIS_URL, else a private "
+                   "redis-server, else fakeredis)")
+    p.add_argument("--out", type=Path, default=Path("results"), help="parent folder of runs")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    unknown = [s for s in args.suites if s not in SUITES]
+    if unknown:
+        p.error(f"unknown suite(s): {', '.join(unknown)}; choose from {', '.join(SUITES)}")
+    if args.seed < 0:
+        p.error("--seed must be >= 0")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    from trustchain_lab.target import FakeRedisWarning, NoRedisError, redis_target
+
+    from .core import Context, Report, run_metadata
+
+    names = args.suites or list(SUITES)
+    backends = ("sim", "redis") if args.backend == "both" else (args.backend,)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out = args.out / f"{stamp}-{'-'.join(names) if args.suites else 'all'}"
+    out.mkdir(parents=True, exist_ok=True)
+    ctx = Context(quick=args.quick, backends=backends, out=out, seed=args.seed)
+    with ExitStack() as stack:
+        if "redis" in backends:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FakeRedisWarning)
+                try:
+                    target = stack.enter_context(
+                        redis_target(args.redis_url, require_real=args.backend == "redis"))
+                except NoRedisError as exc:
+                    print(f"error: {exc}", file=sys.stderr)
+                    return 2
+            ctx.redis_url, ctx.redis_backend = target.url, target.backend
+        meta = run_metadata(ctx, argv)
+        if ctx.redis_backend:
+            meta["redis"] = {"source": target.source, **target.info}
+        report = Report(ctx, meta)
+        report.write()
+        print(f"writing to {out}/", file=sys.stderr)
+        try:
+            for name in names:
+                module = importlib.import_module(SUITES[name])
+                print(f"[{name}] {module.TITLE}", file=sys.stderr)
+                t = time.perf_counter()
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", FakeRedisWarning)
+                    output = module.run(ctx)
+                report.add(output, time.perf_counter() - t)
+        except KeyboardInterrupt:
+            report.status = f"interrupted during suite {name!r}; suites before it are complete"
+            report.write()
+            print(f"\ninterrupted: partial report in {out}/report.md", file=sys.stderr)
+            return 130
+        report.status = "complete"
+        report.write()
+    print(f"report: {out}/report.md", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""What every suite shares: the run context, the suite output, and the report folder."""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import time
+from dataclasses import dataclass, field
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+
+@dataclass
+class Context:
+    """Everything a suite needs to know about this run."""
+
+    quick: bool
+    backends: tuple[str, ...]  # a subset of ("sim", "redis"), in that order
+    out: Path  # the run folder: data, figures and report.md go here
+    seed: int = 0
+    redis_url: str | None = None  # a redis:// URL or "fakeredis", when "redis" is in backends
+    redis_backend: str | None = None  # "redis" or "fakeredis": what the redis URL really is
+    progress: bool | None = None  # None: bars only when stderr is a terminal
+
+    def size(self, quick: int, full: int) -> int:
+        return quick if self.quick else full
+
+    def path(self, name: str) -> Path:
+        return self.out / name
+
+
+@dataclass
+class SuiteOutput:
+    """A suite's tidy data, its figures (file names in the run folder) and its report text."""
+
+    name: str
+    title: str
+    data: pd.DataFrame
+    markdown: str
+    figures: list[str] = field(default_factory=list)
+    headline: dict[str, Any] = field(default_factory=dict)
+
+
+def run_metadata(ctx: Context, argv: list[str]) -> dict[str, Any]:
+    packages = ("trustchain_lab", "redis", "fakeredis", "simpy", "numpy", "pandas", "matplotlib")
+    return {
+        "command": " ".join(["python -m benchmarks", *argv]),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "quick": ctx.quick,
+        "seed": ctx.seed,
+        "backends": list(ctx.backends),
+        "redis_backend": ctx.redis_backend,
+        "python": sys.version.split()[0],
+        "machine": {"platform": platform.platform(), "processor": platform.machine(),
+                    "cpus": __import__("os").cpu_count()},
+        "versions": {p: version(p) for p in packages},
+        "suites": {},
+    }
+
+
+class Report:
+    """``report.md`` and ``meta.json``, rewritten after every suite so a stop leaves them valid."""
+
+    def __init__(self, ctx: Context, meta: dict[str, Any]) -> None:
+        self.ctx = ctx
+        self.meta = meta
+        self.sections: list[str] = []
+        self.status = "running"
+
+    def add(self, output: SuiteOutput, seconds: float) -> None:
+        output.data.to_csv(self.ctx.path(f"{output.name}.csv"), index=False)
+        figures = "".join(f"\n![{f}]({f})\n" for f in output.figures)
+        self.sections.append(f"## {output.title}\n\n{output.markdown.strip()}\n{figures}\n"
+                             f"_Data: `{output.name}.csv`; {seconds:.1f} s._\n")
+        self.meta["suites"][output.name] = {"seconds": round(seconds, 2),
+                                            "figures": output.figures,
+                                            "headline": output.headline}
+        self.write()
+
+    def note(self, text: str) -> None:
+        self.sections.append(text.strip() + "\n")
+        self.write()
+
+    def write(self) -> None:
+        m = self.meta
+        head = [f"# trustchain_lab benchmarks ({'quick' if m['quick'] else 'default'} run)", "",
+                f"- command: `{m['command']}`", f"- started: {m['started']}, seed {m['seed']}",
+                f"- status: **{self.status}**", f"- backends: {', '.join(m['backends'])}"]
+        if m.get("redis_backend") == "fakeredis":
+            head.append("- **real-Redis timings are missing**: no Redis was reachable, so the "
+                        "'real' runs used fakeredis, an in-process stand-in whose timings are "
+                        "not Redis timings")
+        elif m.get("redis_backend"):
+            head.append(f"- Redis: {m.get('redis', {})}")
+        head.append(f"- versions: {', '.join(f'{k} {v}' for k, v in m['versions'].items())}")
+        text = "\n".join(head) + "\n\n" + "\n".join(self.sections)
+        self.ctx.path("report.md").write_text(text)
+        self.ctx.path("meta.json").write_text(json.dumps(self.meta, indent=2, default=str))
+
+
+def markdown_table(df: pd.DataFrame, floatfmt: str = ".4g") -> str:
+    """A small DataFrame as a Markdown table (no tabulate dependency)."""
+    cols = list(df.columns)
+
+    def fmt(v: Any) -> str:
+        if isinstance(v, float):
+            return format(v, floatfmt)
+        return str(v)
+
+    rows = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    rows += ["| " + " | ".join(fmt(v) for v in r) + " |" for r in df.itertuples(index=False)]
+    return "\n".join(rows)
