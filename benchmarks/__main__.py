@@ -24,14 +24,18 @@ def _descriptions() -> str:
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(
-        prog="python -m benchmarks", formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="python -m benchmarks",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Measure Trust Chain on real Redis and in the SimPy model.",
-        epilog=_descriptions())
+        epilog=_descriptions(),
+    )
     p.add_argument("suites", nargs="*", metavar="SUITE", help="suites to run (default: all)")
     p.add_argument("--quick", action="store_true", help="small sizes: about a minute in all")
     p.add_argument("--backend", choices=("sim", "redis", "both"), default="both")
-    p.add_argument("--redis-url", help="a Redis to use (default: REDIS_URL, else a private "
-                   "redis-server, else fakeredis)")
+    p.add_argument(
+        "--redis-url",
+        help="a Redis to use (default: REDIS_URL, else a private redis-server, else fakeredis)",
+    )
     p.add_argument("--out", type=Path, default=Path("results"), help="parent folder of runs")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
@@ -62,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
                 warnings.simplefilter("ignore", FakeRedisWarning)
                 try:
                     target = stack.enter_context(
-                        redis_target(args.redis_url, require_real=args.backend == "redis"))
+                        redis_target(args.redis_url, require_real=args.backend == "redis")
+                    )
                 except NoRedisError as exc:
                     print(f"error: {exc}", file=sys.stderr)
                     return 2

@@ -55,8 +55,11 @@ def run_metadata(ctx: Context, argv: list[str]) -> dict[str, Any]:
         "backends": list(ctx.backends),
         "redis_backend": ctx.redis_backend,
         "python": sys.version.split()[0],
-        "machine": {"platform": platform.platform(), "processor": platform.machine(),
-                    "cpus": __import__("os").cpu_count()},
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.machine(),
+            "cpus": __import__("os").cpu_count(),
+        },
         "versions": {p: version(p) for p in packages},
         "suites": {},
     }
@@ -74,11 +77,15 @@ class Report:
     def add(self, output: SuiteOutput, seconds: float) -> None:
         output.data.to_csv(self.ctx.path(f"{output.name}.csv"), index=False)
         figures = "".join(f"\n![{f}]({f})\n" for f in output.figures)
-        self.sections.append(f"## {output.title}\n\n{output.markdown.strip()}\n{figures}\n"
-                             f"_Data: `{output.name}.csv`; {seconds:.1f} s._\n")
-        self.meta["suites"][output.name] = {"seconds": round(seconds, 2),
-                                            "figures": output.figures,
-                                            "headline": output.headline}
+        self.sections.append(
+            f"## {output.title}\n\n{output.markdown.strip()}\n{figures}\n"
+            f"_Data: `{output.name}.csv`; {seconds:.1f} s._\n"
+        )
+        self.meta["suites"][output.name] = {
+            "seconds": round(seconds, 2),
+            "figures": output.figures,
+            "headline": output.headline,
+        }
         self.write()
 
     def note(self, text: str) -> None:
@@ -87,13 +94,20 @@ class Report:
 
     def write(self) -> None:
         m = self.meta
-        head = [f"# trustchain_lab benchmarks ({'quick' if m['quick'] else 'default'} run)", "",
-                f"- command: `{m['command']}`", f"- started: {m['started']}, seed {m['seed']}",
-                f"- status: **{self.status}**", f"- backends: {', '.join(m['backends'])}"]
+        head = [
+            f"# trustchain_lab benchmarks ({'quick' if m['quick'] else 'default'} run)",
+            "",
+            f"- command: `{m['command']}`",
+            f"- started: {m['started']}, seed {m['seed']}",
+            f"- status: **{self.status}**",
+            f"- backends: {', '.join(m['backends'])}",
+        ]
         if m.get("redis_backend") == "fakeredis":
-            head.append("- **real-Redis timings are missing**: no Redis was reachable, so the "
-                        "'real' runs used fakeredis, an in-process stand-in whose timings are "
-                        "not Redis timings")
+            head.append(
+                "- **real-Redis timings are missing**: no Redis was reachable, so the "
+                "'real' runs used fakeredis, an in-process stand-in whose timings are "
+                "not Redis timings"
+            )
         elif m.get("redis_backend"):
             head.append(f"- Redis: {m.get('redis', {})}")
         head.append(f"- versions: {', '.join(f'{k} {v}' for k, v in m['versions'].items())}")

@@ -24,47 +24,71 @@ WORKERS = (1, 4, 16)
 
 def run(ctx: Context) -> SuiteOutput:
     if "redis" not in ctx.backends:
-        return SuiteOutput("overhead", TITLE, pd.DataFrame(), "Skipped: needs `--backend redis` "
-                           "or `both`.")
+        return SuiteOutput(
+            "overhead", TITLE, pd.DataFrame(), "Skipped: needs `--backend redis` or `both`."
+        )
     n = ctx.size(300, 2000)
     rows = []
     for workers in WORKERS:
         for variant in ("seed", "known"):
-            sc = Scenario(task="Overhead", workers=workers, probe_window=0.5, deadline=2.0,
-                          requests=n, concurrency=1, variant=variant, seed=ctx.seed)
+            sc = Scenario(
+                task="Overhead",
+                workers=workers,
+                probe_window=0.5,
+                deadline=2.0,
+                requests=n,
+                concurrency=1,
+                variant=variant,
+                seed=ctx.seed,
+            )
             s = run_redis(sc, ctx.redis_url, progress=ctx.progress).summary()
             rows.append({"workers": workers, "variant": variant, **s.to_dict()})
     df = pd.DataFrame(rows)
     wide = df.pivot(index="workers", columns="variant", values=["latency_p50", "latency_p99"])
-    table = pd.DataFrame({
-        "N": wide.index,
-        "TC p50 (ms)": wide[("latency_p50", "seed")].to_numpy() * 1e3,
-        "known p50 (ms)": wide[("latency_p50", "known")].to_numpy() * 1e3,
-        "p50 ratio": (wide[("latency_p50", "seed")] / wide[("latency_p50", "known")]).to_numpy(),
-        "TC p99 (ms)": wide[("latency_p99", "seed")].to_numpy() * 1e3,
-        "known p99 (ms)": wide[("latency_p99", "known")].to_numpy() * 1e3,
-        "p99 ratio": (wide[("latency_p99", "seed")] / wide[("latency_p99", "known")]).to_numpy(),
-    })
+    table = pd.DataFrame(
+        {
+            "N": wide.index,
+            "TC p50 (ms)": wide[("latency_p50", "seed")].to_numpy() * 1e3,
+            "known p50 (ms)": wide[("latency_p50", "known")].to_numpy() * 1e3,
+            "p50 ratio": (
+                wide[("latency_p50", "seed")] / wide[("latency_p50", "known")]
+            ).to_numpy(),
+            "TC p99 (ms)": wide[("latency_p99", "seed")].to_numpy() * 1e3,
+            "known p99 (ms)": wide[("latency_p99", "known")].to_numpy() * 1e3,
+            "p99 ratio": (
+                wide[("latency_p99", "seed")] / wide[("latency_p99", "known")]
+            ).to_numpy(),
+        }
+    )
     tc = df[df["variant"] == "seed"]
-    rates = tc[["workers", "complete_rate", "premature_rate", "probe_miss_rate",
-                "timeout_rate"]]
+    rates = tc[["workers", "complete_rate", "premature_rate", "probe_miss_rate", "timeout_rate"]]
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for variant, colour in (("seed", "tab:blue"), ("known", "tab:green")):
         part = df[df["variant"] == variant]
         label = "Trust Chain" if variant == "seed" else "known recipients"
-        ax.plot(part["workers"], part["latency_p50"] * 1e3, "-o", color=colour,
-                label=f"{label} p50")
-        ax.plot(part["workers"], part["latency_p99"] * 1e3, ":^", color=colour,
-                label=f"{label} p99")
-    ax.set(xscale="log", xlabel="workers N", ylabel="latency (ms)", xticks=list(WORKERS),
-           xticklabels=[str(w) for w in WORKERS], title="Zero-work request latency")
+        ax.plot(
+            part["workers"], part["latency_p50"] * 1e3, "-o", color=colour, label=f"{label} p50"
+        )
+        ax.plot(
+            part["workers"], part["latency_p99"] * 1e3, ":^", color=colour, label=f"{label} p99"
+        )
+    ax.set(
+        xscale="log",
+        xlabel="workers N",
+        ylabel="latency (ms)",
+        xticks=list(WORKERS),
+        xticklabels=[str(w) for w in WORKERS],
+        title="Zero-work request latency",
+    )
     ax.legend()
     fig.tight_layout()
     fig.savefig(ctx.path("overhead.png"), dpi=110)
     plt.close(fig)
-    md = (f"{n} sequential requests per point, zero claim delay and zero work.\n\n"
-          f"{markdown_table(table)}\n\nOutcome rates of the Trust Chain runs (workers share "
-          f"one process and event loop here, so every claim is sent before any reply):"
-          f"\n\n{markdown_table(rates)}\n")
+    md = (
+        f"{n} sequential requests per point, zero claim delay and zero work.\n\n"
+        f"{markdown_table(table)}\n\nOutcome rates of the Trust Chain runs (workers share "
+        f"one process and event loop here, so every claim is sent before any reply):"
+        f"\n\n{markdown_table(rates)}\n"
+    )
     headline = {f"p50_ratio_N{int(r['N'])}": r["p50 ratio"] for _, r in table.iterrows()}
     return SuiteOutput("overhead", TITLE, df, md, ["overhead.png"], headline)

@@ -87,11 +87,15 @@ def events_frame(columns: dict[str, Any]) -> pd.DataFrame:
     return df.sort_values("t", kind="stable", ignore_index=True)
 
 
-def _pairs(df: pd.DataFrame, who: str) -> pd.MultiIndex:
-    """(request id, worker name) of each row, with the worker taken from column ``who``."""
-    return pd.MultiIndex.from_arrays(
-        [df["request_id"].astype(str).to_numpy(), df[who].astype(str).to_numpy()]
-    )
+def _codes(col: pd.Series, names: pd.Index) -> np.ndarray:
+    """Codes of a categorical column in the category list ``names`` (-1 where missing)."""
+    return col.cat.set_categories(names).cat.codes.to_numpy().astype(np.int64)
+
+
+def _first(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each distinct key, the value at its first occurrence."""
+    uniq, first = np.unique(keys, return_index=True)
+    return uniq, values[first]
 
 
 def classify(events: pd.DataFrame) -> pd.DataFrame:
@@ -102,87 +106,107 @@ def classify(events: pd.DataFrame) -> pd.DataFrame:
       interested (an ``interest`` event with value 1, whenever it happened);
     - ``complete`` / ``premature``: answered with partials, all / not all of the interested
       workers' partials among them (``partial_received`` events are the included ones).
+
+    Works on integer codes throughout, so millions of events classify in seconds.
     """
-    kind = events["kind"].astype(str)
-    by_kind = {
-        k: events[kind == k]
-        for k in (
-            "dispatch",
-            "final",
-            "probe",
-            "interest",
-            "partial_received",
-            "partial_late",
-            "work_start",
-            "work_end",
-            "crash",
-        )
-    }
-    d = by_kind["dispatch"]
-    req = pd.DataFrame(
-        {
-            "request_id": d["request_id"].astype(str).to_numpy(),
-            "parent": d["note"].astype(object).to_numpy(),
-            "task": d["task"].astype(str).to_numpy(),
-            "t_dispatch": d["t"].to_numpy(),
-        }
-    ).set_index("request_id", drop=False)
+    rid = events["request_id"].cat.codes.to_numpy().astype(np.int64)
+    n = len(events["request_id"].cat.categories)
+    names = events["actor"].cat.categories.union(events["note"].cat.categories)
+    actor = _codes(events["actor"], names)
+    note = _codes(events["note"], names)
+    t = events["t"].to_numpy()
+    value = events["value"].to_numpy()
+    kind = events["kind"]
 
-    f = (
-        by_kind["final"]
-        .drop_duplicates("request_id")
-        .set_index(by_kind["final"].drop_duplicates("request_id")["request_id"].astype(str))
-    )
-    req["t_final"] = f["t"].reindex(req.index)
-    req["reason"] = f["note"].astype(object).reindex(req.index)
-    req["partials"] = f["value"].reindex(req.index).fillna(0).astype(int)
-    req["latency"] = req["t_final"] - req["t_dispatch"]
-    p = by_kind["probe"].drop_duplicates("request_id")
-    req["claims_at_probe"] = p.set_index(p["request_id"].astype(str))["value"].reindex(req.index)
+    def rows(k: str) -> np.ndarray:
+        return (kind == k).to_numpy()
 
-    i = by_kind["interest"]
-    i = i[i["value"] == 1]
-    interested_keys = _pairs(i, "actor")
-    req["interested"] = (
-        i["request_id"].astype(str).value_counts().reindex(req.index).fillna(0).astype(int)
-    )
-    included = _pairs(by_kind["partial_received"], "note")
-    missing = i[~interested_keys.isin(included)]
-    n_missing = missing["request_id"].astype(str).value_counts().reindex(req.index).fillna(0)
-    req["late_partials"] = (
-        by_kind["partial_late"]["request_id"]
-        .astype(str)
-        .value_counts()
-        .reindex(req.index)
-        .fillna(0)
-        .astype(int)
-    )
+    def per_request(mask: np.ndarray, v: np.ndarray, fill: float = np.nan) -> np.ndarray:
+        out = np.full(n, fill)
+        keys, first = _first(rid[mask], v[mask])
+        out[keys] = first
+        return out
 
-    # wasted work: work by a worker whose partial was not included (late, lost, or crashed)
-    starts = by_kind["work_start"]
-    ends = pd.concat([by_kind["work_end"], by_kind["crash"]])
-    start_t = pd.Series(starts["t"].to_numpy(), index=_pairs(starts, "actor"))
-    end_t = pd.Series(ends["t"].to_numpy(), index=_pairs(ends, "actor"))
-    start_t = start_t[~start_t.index.duplicated()]
-    end_t = end_t[~end_t.index.duplicated()]
-    wasted = (end_t.reindex(start_t.index) - start_t).fillna(0.0)
-    wasted = wasted[~wasted.index.isin(included)]
-    req["wasted_work"] = wasted.groupby(level=0).sum().reindex(req.index).fillna(0.0)
+    def count(mask: np.ndarray) -> np.ndarray:
+        return np.bincount(rid[mask], minlength=n)
 
-    reason = req["reason"]
+    dispatch = rows("dispatch")
+    order = rid[dispatch]  # requests in dispatch order
+    final = rows("final")
+    final_reason = np.full(n, None, dtype=object)
+    keys, first = _first(rid[final], events["note"].to_numpy(dtype=object)[final])
+    final_reason[keys] = first
+    t_final = per_request(final, t)
+
+    interest = rows("interest") & (value == 1)
+    width = len(names) + 1
+    pair = rid * width + actor  # (request, worker) as one integer
+    included = rid[rows("partial_received")] * width + note[rows("partial_received")]
+    missing = count(interest & ~np.isin(pair, included))
+
+    starts = rows("work_start")
+    ends = rows("work_end") | rows("crash")
+    start_keys, start_t = _first(pair[starts], t[starts])
+    end_keys, end_t = _first(pair[ends], t[ends])
+    duration = np.zeros(len(start_keys))
+    if len(end_keys):
+        pos = np.minimum(np.searchsorted(end_keys, start_keys), len(end_keys) - 1)
+        ended = end_keys[pos] == start_keys
+        duration[ended] = end_t[pos[ended]] - start_t[ended]
+    thrown = ~np.isin(start_keys, included)
+    wasted = np.bincount(start_keys[thrown] // width, weights=duration[thrown], minlength=n)
+
+    reason = final_reason[order]
+    interested = count(interest)[order]
     outcome = np.select(
         [
-            reason.isna() | (reason == "deadline"),
-            (reason == "probe_empty") & (req["interested"] == 0),
+            pd.isna(reason) | (reason == "deadline"),
+            (reason == "probe_empty") & (interested == 0),
             reason == "probe_empty",
-            n_missing == 0,
+            missing[order] == 0,
         ],
         ["timeout", "empty", "probe_miss", "complete"],
         default="premature",
     )
-    req["outcome"] = pd.Categorical(outcome, categories=OUTCOMES)
+    t_dispatch = t[dispatch]
+    req = pd.DataFrame(
+        {
+            "request_id": events["request_id"].cat.categories[order],
+            "parent": events["note"].to_numpy(dtype=object)[dispatch],
+            "task": events["task"].to_numpy(dtype=object)[dispatch],
+            "t_dispatch": t_dispatch,
+            "t_final": t_final[order],
+            "latency": t_final[order] - t_dispatch,
+            "reason": reason,
+            "outcome": outcome,
+            "interested": interested,
+            "claims_at_probe": per_request(rows("probe"), value)[order],
+            "partials": np.nan_to_num(per_request(final, value)[order]).astype(int),
+            "late_partials": count(rows("partial_late"))[order],
+            "wasted_work": wasted[order],
+        }
+    )
     req["index"] = _request_index(req)
-    return _typed(req.reset_index(drop=True)[list(REQUEST_COLUMNS)])
+    return _typed(req[list(REQUEST_COLUMNS)])
+
+
+def _request_index(req: pd.DataFrame) -> np.ndarray:
+    """Number top-level requests 0, 1, … by dispatch time; subtasks take their root's number.
+
+    Rows are in dispatch order, and a subtask is dispatched after its parent, so one pass
+    suffices.
+    """
+    index: dict[str, int] = {}
+    out = np.empty(len(req), dtype=int)
+    top = 0
+    for k, (rid, parent) in enumerate(zip(req["request_id"], req["parent"], strict=True)):
+        if isinstance(parent, str):
+            out[k] = index.get(parent, -1)
+        else:
+            out[k] = top
+            top += 1
+        index[rid] = out[k]
+    return out
 
 
 def _typed(req: pd.DataFrame) -> pd.DataFrame:
@@ -201,20 +225,6 @@ def _typed(req: pd.DataFrame) -> pd.DataFrame:
     )
     req["outcome"] = pd.Categorical(req["outcome"], categories=OUTCOMES)
     return req
-
-
-def _request_index(req: pd.DataFrame) -> np.ndarray:
-    """Number top-level requests 0, 1, … by dispatch time; subtasks take their root's number."""
-    top = req["parent"].isna().to_numpy()
-    index = pd.Series(np.nan, index=req.index)
-    index[top] = np.arange(int(top.sum()))
-    parent = req["parent"]
-    for _ in range(64):  # nesting depth is small; each pass resolves one level
-        todo = index.isna() & parent.notna()
-        if not todo.any():
-            break
-        index[todo] = index.reindex(parent[todo]).to_numpy()
-    return index.fillna(-1).astype(int).to_numpy()
 
 
 @dataclass
