@@ -188,6 +188,10 @@ class Scenario:
                     walk(sub.task, sub.workers, (*path, task))
 
         walk(self.task, self.workers, ())
+        pairs = [(s.name, s.task) for s in out]
+        if len(pairs) != len(set(pairs)):
+            dup = next(p for p in pairs if pairs.count(p) > 1)
+            raise ValueError(f"worker {dup[0]!r} appears twice on task {dup[1]!r}")
         return out
 
     def draws(self) -> Draws:

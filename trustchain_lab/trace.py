@@ -134,7 +134,7 @@ def classify(events: pd.DataFrame) -> pd.DataFrame:
     order = rid[dispatch]  # requests in dispatch order
     final = rows("final")
     final_reason = np.full(n, None, dtype=object)
-    keys, first = _first(rid[final], events["note"].to_numpy(dtype=object)[final])
+    keys, first = _first(rid[final], events["note"][final].to_numpy(dtype=object))
     final_reason[keys] = first
     t_final = per_request(final, t)
 
@@ -172,8 +172,8 @@ def classify(events: pd.DataFrame) -> pd.DataFrame:
     req = pd.DataFrame(
         {
             "request_id": events["request_id"].cat.categories[order],
-            "parent": events["note"].to_numpy(dtype=object)[dispatch],
-            "task": events["task"].to_numpy(dtype=object)[dispatch],
+            "parent": events["note"][dispatch].to_numpy(dtype=object),
+            "task": events["task"][dispatch].to_numpy(dtype=object),
             "t_dispatch": t_dispatch,
             "t_final": t_final[order],
             "latency": t_final[order] - t_dispatch,

@@ -1,0 +1,45 @@
+"""The delay parameters of the SimPy model."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Network:
+    """What decides races and latency besides the scenario's own draws (all in seconds).
+
+    - ``one_way``: client to server, or server to client;
+    - ``service``: Redis server time per command (one FIFO queue for all clients);
+    - ``per_subscriber``: extra server time for each subscriber a PUBLISH reaches;
+    - ``client_cost``: client CPU per operation (sending a command, handling a message);
+    - ``shared_client_cpu``: every actor shares one CPU, as the lab's in-process real runs
+      do (one Python process, one event loop); False gives each service its own CPU.
+
+    Defaults are close to a loopback Redis on a small machine; ``calibrate`` measures yours.
+    """
+
+    one_way: float = 40e-6
+    service: float = 3e-6
+    per_subscriber: float = 2e-6
+    client_cost: float = 30e-6
+    shared_client_cpu: bool = True
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if f.name == "shared_client_cpu":
+                if not isinstance(v, bool):
+                    raise ValueError(f"shared_client_cpu must be a bool, got {v!r}")
+            elif not (isinstance(v, int | float) and math.isfinite(v) and v >= 0):
+                raise ValueError(f"Network.{f.name} must be a finite number >= 0, got {v!r}")
+
+    @classmethod
+    def zero(cls) -> Network:
+        """No infrastructure at all: what the closed forms assume."""
+        return cls(0.0, 0.0, 0.0, 0.0, shared_client_cpu=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
