@@ -175,6 +175,7 @@ class Model:
         self.cpu_free = [0.0] * (1 if self.net.shared_client_cpu else len(self.actors))
         self.server_free = 0.0
         self.scheduled = 0  # SimPy events this run scheduled (and so processed)
+        self.cpu_ops = 0  # client operations charged
         self.trace = _Trace()
         self._append = self.trace.rows.append
         self._queue = self.env._queue
@@ -205,6 +206,7 @@ class Model:
     def cpu(self, actor: int, t: float) -> float:
         """One client operation by ``actor`` from ``t``; returns when it is done."""
         k = 0 if self._shared else actor
+        self.cpu_ops += 1
         free = self.cpu_free[k]
         done = (t if t > free else free) + self._cost
         self.cpu_free[k] = done
@@ -440,6 +442,7 @@ class Model:
         meta = {
             "network": self.net.to_dict(),
             "simpy_events": self.scheduled,
+            "client_ops": self.cpu_ops,
             "sim_seconds": float(self.env.now),
         }
         return RunResult("sim", self.sc, events, classify(events), meta)

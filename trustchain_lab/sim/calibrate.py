@@ -1,0 +1,156 @@
+"""Fit the model's ``Network`` to a real Redis in a few seconds."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from redis.asyncio import Redis
+
+from ..target import RedisTarget, redis_target
+from .network import Network
+
+PINGS = 400  # sequential round trips for the latency
+CONCURRENT = 32  # coroutines saturating the client CPU
+FANOUT = 32  # subscribers for the per-subscriber cost
+PUBLISHES = 300
+MIN_ONE_WAY = 1e-6
+PROTOCOL_REQUESTS = 600  # requests of the saturated run that prices a protocol step
+PROTOCOL_CONCURRENCY = 64
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The fitted ``network`` and the raw measurements it came from (seconds)."""
+
+    network: Network
+    measured: dict[str, Any]
+
+
+def calibrate(redis_url: str | None = None, *, shared_client_cpu: bool = True) -> Network:
+    """Measure a Redis (``run_redis``'s resolution rules) and return the fitted ``Network``."""
+    return measure(redis_url, shared_client_cpu=shared_client_cpu).network
+
+
+def measure(redis_url: str | None = None, *, shared_client_cpu: bool = True) -> Calibration:
+    """``calibrate`` with the raw figures: round trip, client cost, server costs."""
+    coro = _ameasure(redis_url, shared_client_cpu)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:  # inside Jupyter's loop
+        return pool.submit(asyncio.run, coro).result()
+
+
+async def _ameasure(redis_url: str | None, shared: bool) -> Calibration:
+    with redis_target(redis_url) as target:
+        client = target.make_client()
+        try:
+            return await _measure(target, client, shared)
+        finally:
+            await client.aclose()
+
+
+async def _measure(target: RedisTarget, client: Redis, shared: bool) -> Calibration:
+    await client.ping()
+    rtts = []
+    for _ in range(PINGS):
+        t = time.perf_counter()
+        await client.ping()
+        rtts.append(time.perf_counter() - t)
+    rtt = float(np.median(rtts))
+
+    async def pinger() -> None:
+        for _ in range(PINGS // 4):
+            await client.ping()
+
+    t = time.perf_counter()
+    await asyncio.gather(*(pinger() for _ in range(CONCURRENT)))
+    client_cost = (time.perf_counter() - t) / (CONCURRENT * (PINGS // 4))
+
+    defaults = Network()
+    service, per_sub = defaults.service, defaults.per_subscriber
+    if target.backend == "redis":
+        service, per_sub = await _server_costs(target, client)
+    one_way = max((rtt - client_cost - service) / 2, MIN_ONE_WAY)
+    step_cost = await _protocol_step_cost(target)
+    net = Network(
+        one_way=one_way,
+        service=service,
+        per_subscriber=per_sub,
+        client_cost=step_cost,
+        shared_client_cpu=shared,
+    )
+    measured = {
+        "backend": target.backend,
+        "ping_rtt_p50": rtt,
+        "ping_rtt_p99": float(np.percentile(rtts, 99)),
+        "client_seconds_per_ping": client_cost,
+        "client_seconds_per_protocol_step": step_cost,
+        "server_seconds_per_command": service,
+        "server_seconds_per_subscriber": per_sub,
+    }
+    return Calibration(net, measured)
+
+
+async def _protocol_step_cost(target: RedisTarget) -> float:
+    """Client CPU per protocol step: a saturated in-process run of the real implementation
+    (one worker, zero work, many requests in flight), its busy time divided by the number
+    of client operations the model charges for the same scenario."""
+    from ..run_redis import arun_redis
+    from ..scenario import Scenario
+    from .model import Model
+
+    sc = Scenario(
+        task="Calibrate",
+        workers=1,
+        requests=PROTOCOL_REQUESTS,
+        concurrency=PROTOCOL_CONCURRENCY,
+        probe_window=1.0,
+        deadline=5.0,
+    )
+    result = await arun_redis(sc, target.url, progress=False)
+    req = result.requests
+    busy = float(req["t_final"].max() - req["t_dispatch"].min())
+    ops = Model(sc, Network.zero()).run().meta["client_ops"]
+    return busy / ops
+
+
+async def _publish_cost(client: Redis, channel: str, subscribers: list[Any]) -> float:
+    """Server microseconds per PUBLISH reaching ``len(subscribers)`` subscribers, in s."""
+    await client.config_resetstat()
+    for _ in range(PUBLISHES):
+        await client.publish(channel, b"x")
+    stats = await client.info("commandstats")
+    return stats["cmdstat_publish"]["usec_per_call"] * 1e-6
+
+
+async def _server_costs(target: RedisTarget, client: Redis) -> tuple[float, float]:
+    """Server time per command (PING) and per subscriber (PUBLISH to 1 vs FANOUT), from
+    Redis's own command statistics, so client and network time stay out of them."""
+    await client.config_resetstat()
+    for _ in range(PINGS):
+        await client.ping()
+    stats = await client.info("commandstats")
+    service = stats["cmdstat_ping"]["usec_per_call"] * 1e-6
+    subs = [target.make_client() for _ in range(FANOUT)]
+    pubsubs = [s.pubsub() for s in subs]
+    channel = f"trustchain-calibrate-{time.monotonic_ns()}"
+    try:
+        await pubsubs[0].subscribe(channel)
+        one = await _publish_cost(client, channel, pubsubs[:1])
+        for p in pubsubs[1:]:
+            await p.subscribe(channel)
+        many = await _publish_cost(client, channel, pubsubs)
+    finally:
+        for p in pubsubs:
+            await p.aclose()
+        for s in subs:
+            await s.aclose()
+    per_sub = max((many - one) / (FANOUT - 1), 0.0)
+    return service, per_sub
