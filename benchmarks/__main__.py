@@ -12,6 +12,7 @@ from pathlib import Path
 
 SUITES = {  # name -> module; each module has TITLE, DESCRIPTION and run(ctx) -> SuiteOutput
     "overhead": "benchmarks.overhead",
+    "simspeed": "benchmarks.simspeed",
 }
 
 

@@ -19,14 +19,23 @@ def test_the_ten_line_example_runs(real_redis_url, monkeypatch, capsys):
     assert "sequenceDiagram" in capsys.readouterr().out
 
 
+def test_the_model_example_runs(real_redis_url, monkeypatch, capsys):
+    monkeypatch.setenv("REDIS_URL", real_redis_url)
+    namespace: dict = {}
+    exec(BLOCKS[0], namespace)
+    exec(BLOCKS[1], namespace)
+    assert namespace["model"].backend == "sim"
+    assert namespace["network"].client_cost > 0
+
+
 def test_the_seed_example_is_a_valid_scenario():
     namespace: dict = {"tl": tl}
-    exec(BLOCKS[1], namespace)
+    exec(BLOCKS[2], namespace)
     assert [s.name for s in namespace["seed"].slots()] == ["S1", "S3", "S2", "S3"]
 
 
 def test_the_service_example_runs(real_redis_url, capsys):
-    code = BLOCKS[2].replace("redis://localhost:6379/0", real_redis_url)
+    code = BLOCKS[3].replace("redis://localhost:6379/0", real_redis_url)
     body = "async def main():\n" + "".join(f"    {line}\n" for line in code.splitlines())
     namespace: dict = {}
     exec(body, namespace)
