@@ -11,8 +11,12 @@ from contextlib import ExitStack
 from pathlib import Path
 
 SUITES = {  # name -> module; each module has TITLE, DESCRIPTION and run(ctx) -> SuiteOutput
+    "probe": "benchmarks.probe",
+    "races": "benchmarks.races",
+    "fanout": "benchmarks.fanout",
+    "latency": "benchmarks.latency",
+    "throughput": "benchmarks.throughput",
     "overhead": "benchmarks.overhead",
-    "simspeed": "benchmarks.simspeed",
 }
 
 

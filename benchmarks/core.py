@@ -26,11 +26,52 @@ class Context:
     redis_backend: str | None = None  # "redis" or "fakeredis": what the redis URL really is
     progress: bool | None = None  # None: bars only when stderr is a terminal
 
+    calibration: Any = None  # trustchain_lab.sim.Calibration, measured once when needed
+
     def size(self, quick: int, full: int) -> int:
         return quick if self.quick else full
 
     def path(self, name: str) -> Path:
         return self.out / name
+
+    @property
+    def real(self) -> bool:
+        return "redis" in self.backends
+
+    @property
+    def sim(self) -> bool:
+        return "sim" in self.backends
+
+    @property
+    def real_label(self) -> str:
+        """How real runs are labelled in data and figures: "redis" or "fakeredis"."""
+        return self.redis_backend or "redis"
+
+    def network(self):
+        """The model's ``Network``: calibrated on this run's Redis when it is a real one."""
+        from trustchain_lab.sim import Network, measure
+
+        if self.calibration is None:
+            if self.redis_backend == "redis":
+                self.calibration = measure(self.redis_url)
+            else:
+                self.calibration = False  # defaults: no real Redis to calibrate on
+        return self.calibration.network if self.calibration else Network()
+
+    def bar(self, items: list, desc: str):
+        """A progress bar over a sweep (silent when stderr is not a terminal)."""
+        from tqdm.auto import tqdm
+
+        disable = None if self.progress is None else not self.progress
+        return tqdm(items, desc=desc, leave=False, disable=disable)
+
+    def run(self, scenario, backend: str):
+        """Run ``scenario`` on ``backend`` ("sim" or "redis") and return its RunResult."""
+        from trustchain_lab import run_redis, run_sim
+
+        if backend == "sim":
+            return run_sim(scenario, self.network(), progress=False)
+        return run_redis(scenario, self.redis_url, progress=False)
 
 
 @dataclass
@@ -92,6 +133,21 @@ class Report:
         self.sections.append(text.strip() + "\n")
         self.write()
 
+    def calibration_note(self) -> str:
+        cal = self.ctx.calibration
+        if not cal:
+            return (
+                "The model used the default `Network` (no real Redis was calibrated in this run)."
+            )
+        m = cal.measured
+        return (
+            f"The model used a `Network` calibrated on this run's Redis: PING round trip "
+            f"p50 {m['ping_rtt_p50'] * 1e6:.0f} µs, client CPU per protocol step "
+            f"{m['client_seconds_per_protocol_step'] * 1e6:.0f} µs, server time per "
+            f"command {m['server_seconds_per_command'] * 1e6:.2f} µs and per subscriber "
+            f"{m['server_seconds_per_subscriber'] * 1e6:.2f} µs."
+        )
+
     def write(self) -> None:
         m = self.meta
         head = [
@@ -111,6 +167,22 @@ class Report:
         elif m.get("redis_backend"):
             head.append(f"- Redis: {m.get('redis', {})}")
         head.append(f"- versions: {', '.join(f'{k} {v}' for k, v in m['versions'].items())}")
+        if self.ctx.sim:
+            head.append(f"- {self.calibration_note()}")
+        headlines = [
+            f"| {suite} | {k} | {v:.4g} |" if isinstance(v, float) else f"| {suite} | {k} | {v} |"
+            for suite, info in m["suites"].items()
+            for k, v in info.get("headline", {}).items()
+        ]
+        if headlines:
+            head += [
+                "",
+                "## Headline figures",
+                "",
+                "| suite | figure | value |",
+                "|---|---|---|",
+                *headlines,
+            ]
         text = "\n".join(head) + "\n\n" + "\n".join(self.sections)
         self.ctx.path("report.md").write_text(text)
         self.ctx.path("meta.json").write_text(json.dumps(self.meta, indent=2, default=str))
@@ -128,3 +200,21 @@ def markdown_table(df: pd.DataFrame, floatfmt: str = ".4g") -> str:
     rows = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     rows += ["| " + " | ".join(fmt(v) for v in r) + " |" for r in df.itertuples(index=False)]
     return "\n".join(rows)
+
+
+STYLE = {  # backend -> matplotlib keyword arguments, the same in every figure
+    "closed form": {"linestyle": "-", "marker": "", "alpha": 0.7},
+    "sim": {"linestyle": "--", "marker": "o", "markersize": 4},
+    "redis": {"linestyle": ":", "marker": "x", "markersize": 6},
+    "fakeredis": {"linestyle": ":", "marker": "x", "markersize": 6},
+}
+
+
+def save_figure(fig, ctx: Context, name: str) -> str:
+    """Save ``fig`` as ``name`` in the run folder, close it, return the file name."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(ctx.path(name), dpi=110)
+    plt.close(fig)
+    return name

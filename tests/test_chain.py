@@ -233,3 +233,26 @@ async def test_lifecycle_errors_are_clear(make_client):
         await w.start()
     with pytest.raises(ValueError, match="worker name"):
         Worker(make_client(), name="bad name")
+
+
+async def test_a_claim_redis_refuses_is_counted_not_lost_silently(make_client, caplog):
+    """The command connection is dead (the bus still works): no claim, no partial, counted."""
+    from redis.asyncio import Redis
+
+    from trustchain_lab.chain import RedisBus
+    from trustchain_lab.redis_server import free_port
+
+    live, dead = make_client(), Redis(port=free_port(), socket_connect_timeout=0.5)
+    w = Worker(dead, name="w", keys=Keys("t"), bus=RedisBus(live))
+    w.on("Foo", result_of("w"))
+    try:
+        async with system(make_client, []) as (d, _):
+            await w.start()
+            final = await d.dispatch("Foo", probe_window=0.3, deadline=5)
+            await w.drain(5)
+            await w.close()
+    finally:
+        await live.aclose()
+        await dead.aclose()
+    assert final.reason == PROBE_EMPTY
+    assert w.redis_errors == 1 and "Redis failed on Foo" in caplog.text

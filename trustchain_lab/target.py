@@ -12,6 +12,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from .chain.endpoint import redis_client
 from .redis_server import RedisServer, redis_server_binary
 
 FAKEREDIS = "fakeredis"  # pass as the URL to choose fakeredis explicitly
@@ -60,7 +61,7 @@ def redis_target(url: str | None = None, *, require_real: bool = False) -> Itera
     if url:
         source = "url" if url != os.environ.get("REDIS_URL") else "REDIS_URL"
         yield RedisTarget(
-            "redis", source, url, lambda: Redis.from_url(url), {"redis_url": describe_url(url)}
+            "redis", source, url, lambda: redis_client(url), {"redis_url": describe_url(url)}
         )
         return
     if redis_server_binary() is not None:
@@ -69,7 +70,7 @@ def redis_target(url: str | None = None, *, require_real: bool = False) -> Itera
                 "redis",
                 "private-server",
                 server.url,
-                lambda: Redis.from_url(server.url),
+                lambda: redis_client(server.url),
                 {"redis_url": describe_url(server.url)},
             )
         return

@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 from .bus import Bus, RedisBus, Subscription
 from .keys import Keys
@@ -14,6 +14,19 @@ from .messages import MessageError, PartialMessage, TaskMessage, decode
 from .observe import Observer
 
 log = logging.getLogger("trustchain_lab.chain")
+
+
+MAX_CONNECTIONS = 64  # per client made from a URL; more commands in flight wait for one
+CONNECTION_WAIT = 30.0  # seconds a command waits for a free connection before failing
+
+
+def redis_client(url: str, max_connections: int = MAX_CONNECTIONS) -> Redis:
+    """A client whose pool waits for a free connection instead of raising "Too many
+    connections" when more commands are in flight than it holds (redis-py's default pool
+    raises at 100)."""
+    pool = BlockingConnectionPool.from_url(url, max_connections=max_connections,
+                                           timeout=CONNECTION_WAIT)
+    return Redis.from_pool(pool)
 
 
 class Endpoint:
@@ -62,7 +75,7 @@ class Endpoint:
         if self._reader is not None:
             raise RuntimeError(f"{type(self).__name__} {self.name!r} is already started")
         arg = self._redis_arg
-        self._redis = Redis.from_url(arg) if isinstance(arg, str) else arg
+        self._redis = redis_client(arg) if isinstance(arg, str) else arg
         self._bus = self._bus_arg or RedisBus(self._redis)
         self._sub = await self._bus.subscribe(self._channels())
         self._reader = asyncio.create_task(self._read(self._sub), name=f"{self.name}-reader")

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from .bus import Bus
 from .endpoint import Endpoint
@@ -70,7 +71,8 @@ class Worker(Endpoint):
         )
         if max_in_flight < 1:
             raise ValueError(f"max_in_flight must be >= 1, got {max_in_flight!r}")
-        self.handler_errors = 0
+        self.handler_errors = 0  # interest rules or work that raised, results JSON cannot hold
+        self.redis_errors = 0  # claims or replies that Redis did not take
         self._handlers: dict[str, tuple[Work, Interest]] = {}
         self._slots = asyncio.Semaphore(max_in_flight)
         self._in_flight: set[asyncio.Task[None]] = set()
@@ -104,6 +106,13 @@ class Worker(Endpoint):
             log.error("%s: handler task failed", self.name, exc_info=job.exception())
 
     async def _handle(self, msg: TaskMessage) -> None:
+        try:
+            await self._serve(msg)
+        except RedisError as exc:  # the claim or the reply did not reach Redis
+            self.redis_errors += 1
+            log.error("%s: Redis failed on %s/%s: %s", self.name, msg.task, msg.request_id, exc)
+
+    async def _serve(self, msg: TaskMessage) -> None:
         obs, me, rid, task = self.observer, self.name, msg.request_id, msg.task
         emit(obs, Step("deliver", me, task, rid))
         work, interested = self._handlers[task]

@@ -1,0 +1,124 @@
+"""Suite ``fanout``: latency, races and Redis round trips as the number of workers grows.
+
+N always-interested workers, claim delay Exponential(1 ms), work Exponential(20 ms). The
+reference line is the closed form of the work alone (max of N exponentials), which the
+claim delay and the infrastructure can only add to.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from trustchain_lab import Exponential, Scenario
+from trustchain_lab.analytic import max_exponential_mean, max_exponential_quantile
+
+from .core import STYLE, Context, SuiteOutput, markdown_table, save_figure
+
+TITLE = "Fan-out scaling: latency, races and Redis round trips vs workers"
+DESCRIPTION = "latency p50/p95/p99, race rate, round trips per request for N = 1..64"
+WORK_MEAN = 0.02
+ROUND_TRIP_STEPS = ("dispatch", "claim", "partial_sent", "pop", "probe")  # one each
+
+
+def round_trips_per_request(result) -> float:
+    """Redis round trips per request, counted from the trace alone (so both backends count
+    alike): a publish per dispatch and per partial, a claim, a pop, a probe, a DEL per
+    final of the seed variant."""
+    kinds = result.events["kind"].astype(str)
+    n = int(kinds.isin(ROUND_TRIP_STEPS).sum() + (kinds == "final").sum())
+    return n / len(result.requests)
+
+
+def run(ctx: Context) -> SuiteOutput:
+    ns = [1, 4, 16, 64] if ctx.quick else [1, 2, 4, 8, 16, 32, 64]
+    sizes = {"sim": ctx.size(500, 3000), "redis": ctx.size(40, 200)}
+    rows = []
+    for n in ns:
+        rows.append(
+            {
+                "workers": n,
+                "backend": "closed form",
+                "latency_mean": max_exponential_mean(WORK_MEAN, n),
+                **{
+                    f"latency_p{q}": max_exponential_quantile(WORK_MEAN, n, q / 100)
+                    for q in (50, 95, 99)
+                },
+            }
+        )
+    for n, backend in ctx.bar([(n, b) for n in ns for b in ctx.backends], "fan-out sweep"):
+        sc = Scenario(
+            task="Fanout",
+            workers=n,
+            claim_delay=Exponential(0.001),
+            work_time=Exponential(WORK_MEAN),
+            probe_window=0.5,
+            deadline=5.0,
+            requests=sizes[backend],
+            concurrency=1,
+            seed=ctx.seed,
+        )
+        result = ctx.run(sc, backend)
+        s = result.summary()
+        rows.append(
+            {
+                "workers": n,
+                "backend": "sim" if backend == "sim" else ctx.real_label,
+                "latency_mean": result.top_level()["latency"].mean(),
+                **{f"latency_p{q}": s[f"latency_p{q}"] for q in (50, 95, 99)},
+                "premature_rate": s["premature_rate"],
+                "timeout_rate": s["timeout_rate"],
+                "round_trips_per_request": round_trips_per_request(result),
+                "requests": s["requests"],
+            }
+        )
+    df = pd.DataFrame(rows)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    colours = {"latency_p50": "tab:blue", "latency_p99": "tab:red"}
+    for backend, part in df.groupby("backend"):
+        for col, colour in colours.items():
+            left.plot(
+                part["workers"],
+                part[col] * 1e3,
+                color=colour,
+                label=f"{col[-3:]} {backend}",
+                **STYLE[backend],
+            )
+        if backend != "closed form":
+            right.plot(
+                part["workers"], part["round_trips_per_request"], label=backend, **STYLE[backend]
+            )
+    left.set(
+        xscale="log",
+        yscale="log",
+        xlabel="workers N",
+        ylabel="latency (ms)",
+        title="Latency (closed form: the work alone)",
+    )
+    right.set(
+        xscale="log",
+        xlabel="workers N",
+        ylabel="Redis round trips per request",
+        title="Redis round trips per request",
+    )
+    for ax in (left, right):
+        ax.set_xticks(ns, [str(n) for n in ns])
+        ax.legend(fontsize="x-small")
+    figure = save_figure(fig, ctx, "fanout.png")
+    cols = [
+        "workers",
+        "backend",
+        "latency_p50",
+        "latency_p99",
+        "premature_rate",
+        "round_trips_per_request",
+    ]
+    table = df[cols].sort_values(["workers", "backend"])
+    at64 = df[df["workers"] == max(ns)].set_index("backend")["latency_p99"]
+    headline = {f"latency_p99_N{max(ns)}_{b}": float(v) for b, v in at64.items()}
+    md = (
+        f"Claim delay Exponential(1 ms), work Exponential({WORK_MEAN * 1e3:.0f} ms), one "
+        f"request at a time; {sizes['sim']} simulated and {sizes['redis']} real requests "
+        f"per point. Latencies in seconds.\n\n{markdown_table(table)}\n"
+    )
+    return SuiteOutput("fanout", TITLE, df, md, [figure], headline)

@@ -1,0 +1,145 @@
+"""Suite ``throughput``: requests per second vs requests in flight, and the model's speed.
+
+Four always-interested workers, zero claim delay and zero work, so the infrastructure is
+all there is: Trust Chain beside the known-recipients scatter-gather on the same Redis in
+the same run. Two ceilings: the round-trip ceiling c / (k · RTT), with k the round trips a
+request makes one after the other (Trust Chain: publish, claim, reply, N pops, DEL = N + 4;
+known recipients: publish, reply = 2), and the client-CPU ceiling 1 / (client steps per
+request · CPU per step) of the calibrated model. Then the SimPy model's own speed.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from trustchain_lab import Scenario
+
+from . import simspeed
+from .core import STYLE, Context, SuiteOutput, markdown_table, save_figure
+
+TITLE = "Throughput vs requests in flight (N = 4), and the model's speed"
+DESCRIPTION = "req/s vs in-flight for Trust Chain vs known recipients; model events/s"
+WORKERS = 4
+SEQUENTIAL_ROUND_TRIPS = {"seed": WORKERS + 4, "known": 2}
+
+
+def throughput(result) -> float:
+    req = result.top_level()
+    span = float(req["t_final"].max() - req["t_dispatch"].min())
+    return len(req) / span
+
+
+def run(ctx: Context) -> SuiteOutput:
+    in_flight = [1, 8, 64, 256] if ctx.quick else [1, 2, 4, 8, 16, 32, 64, 128, 256]
+    rows = []
+    points = [(c, v, b) for c in in_flight for v in ("seed", "known") for b in ctx.backends]
+    for c, variant, backend in ctx.bar(points, "throughput sweep"):
+        n = max(ctx.size(100, 300), (2 if ctx.quick else 4) * c)
+        sc = Scenario(
+            task="Throughput",
+            workers=WORKERS,
+            probe_window=1.0,
+            deadline=5.0,
+            requests=n,
+            concurrency=c,
+            variant=variant,
+            seed=ctx.seed,
+        )
+        result = ctx.run(sc, backend)
+        row = {
+            "in_flight": c,
+            "variant": variant,
+            "backend": "sim" if backend == "sim" else ctx.real_label,
+            "requests_per_s": throughput(result),
+            "latency_p50": result.summary()["latency_p50"],
+            "complete_rate": result.summary()["complete_rate"],
+        }
+        if backend == "sim":
+            row["client_steps_per_request"] = result.meta["client_ops"] / len(result.requests)
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    net = ctx.network() if ctx.sim else None
+    cal = ctx.calibration
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    colours = {"seed": "tab:blue", "known": "tab:green"}
+    for (variant, backend), part in df.groupby(["variant", "backend"]):
+        label = ("Trust Chain" if variant == "seed" else "known recipients") + f", {backend}"
+        ax.plot(
+            part["in_flight"],
+            part["requests_per_s"],
+            color=colours[variant],
+            label=label,
+            **STYLE[backend],
+        )
+    notes = []
+    if cal:
+        rtt = cal.measured["ping_rtt_p50"]
+        for variant, k in SEQUENTIAL_ROUND_TRIPS.items():
+            ceiling = [c / (k * rtt) for c in in_flight]
+            ax.plot(
+                in_flight,
+                ceiling,
+                color=colours[variant],
+                lw=0.8,
+                alpha=0.4,
+                label=f"round-trip ceiling, {variant} (k = {k})",
+            )
+        notes.append(f"Round-trip ceilings from the measured PING p50 of {rtt * 1e6:.0f} µs.")
+    if net is not None and "client_steps_per_request" in df:
+        for variant in ("seed", "known"):
+            steps = df[(df["variant"] == variant) & (df["backend"] == "sim")][
+                "client_steps_per_request"
+            ].mean()
+            cpu = 1 / (steps * net.client_cost)
+            ax.axhline(
+                cpu, color=colours[variant], ls="-.", lw=0.8, label=f"client-CPU ceiling, {variant}"
+            )
+            notes.append(
+                f"Client-CPU ceiling, {variant}: {cpu:,.0f} req/s "
+                f"({steps:.1f} client steps per request)."
+            )
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlabel="requests in flight",
+        ylabel="requests per second",
+        title=f"Throughput, N = {WORKERS}, zero work",
+    )
+    ax.set_xticks(in_flight, [str(c) for c in in_flight])
+    ax.legend(fontsize="x-small")
+    figure = save_figure(fig, ctx, "throughput.png")
+
+    wide = df.pivot_table(
+        index="in_flight", columns=["variant", "backend"], values="requests_per_s"
+    )
+    wide.columns = [f"{v} {b}" for v, b in wide.columns]
+    wide = wide.reset_index()
+    headline = {}
+    top = df[df["in_flight"] == max(in_flight)]
+    for backend, part in top.groupby("backend"):
+        by = part.set_index("variant")["requests_per_s"]
+        headline[f"throughput_ratio_tc/known_at_{max(in_flight)}_{backend}"] = float(
+            by["seed"] / by["known"]
+        )
+    speed = simspeed.measure(ctx.size(10_000, 100_000), 16, ctx.seed)
+    headline.update(
+        {
+            "model_vs_bare_simpy_ratio": speed["ratio"],
+            "model_100k_x16_seconds" if not ctx.quick else "model_10k_x16_seconds": speed[
+                "total_s"
+            ],
+            "model_peak_rss_mb": speed["peak_rss_mb"],
+        }
+    )
+    md = (
+        f"{markdown_table(wide, '.0f')}\n\n"
+        + " ".join(notes)
+        + f"\n\n**Model speed** ({speed['requests']:,} requests x {speed['workers']} workers): "
+        f"{speed['model_events_per_s']:,.0f} SimPy events/s vs {speed['bare_events_per_s']:,.0f}"
+        f" for a bare SimPy loop of timeouts and store put/get with the same number of events"
+        f" (ratio {speed['ratio']:.2f}, target >= 0.5); {speed['total_s']:.1f} s in all "
+        f"(simulation {speed['model_run_s']:.1f} s), peak memory {speed['peak_rss_mb']:,.0f} "
+        f"MB.\n"
+    )
+    return SuiteOutput("throughput", TITLE, df, md, [figure], headline)
