@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import pandas as pd
+from matplotlib.ticker import ScalarFormatter
 
 from trustchain_lab import Exponential, Scenario
 from trustchain_lab.analytic import max_exponential_mean, max_exponential_quantile
@@ -101,8 +102,10 @@ def run(ctx: Context) -> SuiteOutput:
         ylabel="Redis round trips per request",
         title="Redis round trips per request",
     )
+    left.yaxis.set_major_formatter(ScalarFormatter())
     for ax in (left, right):
         ax.set_xticks(ns, [str(n) for n in ns])
+        ax.minorticks_off()
         ax.legend(fontsize="x-small")
     figure = save_figure(fig, ctx, "fanout.png")
     cols = [

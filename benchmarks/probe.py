@@ -98,6 +98,10 @@ def run(ctx: Context) -> SuiteOutput:
         ylabel="latency of empty answers (ms)",
         title="What an empty answer costs",
     )
+    left.set_ylim(0, 1.05)
+    for ax in (left, right):
+        ax.set_xticks(windows, [f"{w:g}" for w in windows])
+        ax.minorticks_off()
     left.legend(fontsize="x-small")
     right.legend(fontsize="x-small")
     figure = save_figure(fig, ctx, "probe.png")
