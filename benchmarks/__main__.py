@@ -32,7 +32,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         prog="python -m benchmarks",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Measure Trust Chain on real Redis and in the SimPy model.",
-        epilog=_descriptions(),
+        epilog=_descriptions() + "\n\nalso: python -m benchmarks compare OLD_DIR NEW_DIR",
     )
     p.add_argument("suites", nargs="*", metavar="SUITE", help="suites to run (default: all)")
     p.add_argument("--quick", action="store_true", help="small sizes: about a minute in all")
@@ -52,8 +52,28 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
+def compare_main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks compare",
+        description="What changed between two runs, figure by figure.",
+    )
+    p.add_argument("old", type=Path, help="an earlier run folder")
+    p.add_argument("new", type=Path, help="a later run folder")
+    args = p.parse_args(argv)
+    from .compare import RunFolderError, compare
+
+    try:
+        print(compare(args.old, args.new))
+    except RunFolderError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["compare"]:
+        return compare_main(argv[1:])
     args = parse_args(argv)
     from trustchain_lab.target import FakeRedisWarning, NoRedisError, redis_target
 
@@ -62,8 +82,13 @@ def main(argv: list[str] | None = None) -> int:
     names = args.suites or list(SUITES)
     backends = ("sim", "redis") if args.backend == "both" else (args.backend,)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    out = args.out / f"{stamp}-{'-'.join(names) if args.suites else 'all'}"
-    out.mkdir(parents=True, exist_ok=True)
+    label = "-".join(names) if args.suites else "all"
+    out = args.out / f"{stamp}-{label}"
+    for k in range(2, 1000):  # two runs in one second get distinct folders
+        if not out.exists():
+            break
+        out = args.out / f"{stamp}-{label}-{k}"
+    out.mkdir(parents=True)
     ctx = Context(quick=args.quick, backends=backends, out=out, seed=args.seed)
     with ExitStack() as stack:
         if "redis" in backends:

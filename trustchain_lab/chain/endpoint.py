@@ -24,8 +24,9 @@ def redis_client(url: str, max_connections: int = MAX_CONNECTIONS) -> Redis:
     """A client whose pool waits for a free connection instead of raising "Too many
     connections" when more commands are in flight than it holds (redis-py's default pool
     raises at 100)."""
-    pool = BlockingConnectionPool.from_url(url, max_connections=max_connections,
-                                           timeout=CONNECTION_WAIT)
+    pool = BlockingConnectionPool.from_url(
+        url, max_connections=max_connections, timeout=CONNECTION_WAIT
+    )
     return Redis.from_pool(pool)
 
 

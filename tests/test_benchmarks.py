@@ -1,0 +1,113 @@
+"""``python -m benchmarks``: the command line, the report folder, interruption, compare."""
+
+import subprocess
+import sys
+import types
+
+import pandas as pd
+import pytest
+
+from benchmarks import __main__ as cli
+from benchmarks.core import SuiteOutput
+
+
+def test_help_lists_every_suite():
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    for name in cli.SUITES:
+        assert f"  {name} " in out
+    assert "compare OLD_DIR NEW_DIR" in out
+
+
+def test_an_unknown_suite_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["nope"])
+    assert stop.value.code == 2
+    assert "unknown suite(s): nope" in capsys.readouterr().err
+
+
+def test_backend_redis_without_redis_is_a_one_line_error(monkeypatch, tmp_path, capsys):
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.setattr("trustchain_lab.target.redis_server_binary", lambda: None)
+    assert cli.main(["latency", "--backend", "redis", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: no Redis") and "REDIS_URL" in err[0]
+
+
+def run_folder(parent):
+    (folder,) = [p for p in parent.iterdir() if p.is_dir()]
+    return folder
+
+
+def test_a_quick_suite_on_real_redis_writes_data_figures_and_report(real_redis_url, tmp_path):
+    assert (
+        cli.main(["latency", "--quick", "--out", str(tmp_path), "--redis-url", real_redis_url]) == 0
+    )
+    folder = run_folder(tmp_path)
+    assert {"latency.csv", "latency.png", "report.md", "meta.json"} <= {
+        p.name for p in folder.iterdir()
+    }
+    report = (folder / "report.md").read_text()
+    assert "status: **complete**" in report and "Outcomes agree on" in report
+    data = pd.read_csv(folder / "latency.csv")
+    assert set(data["backend"]) == {"sim", "redis"}
+
+
+def test_fakeredis_runs_say_that_real_timings_are_missing(tmp_path):
+    assert cli.main(["races", "--quick", "--out", str(tmp_path), "--redis-url", "fakeredis"]) == 0
+    report = (run_folder(tmp_path) / "report.md").read_text()
+    assert "real-Redis timings are missing" in report
+    assert "| 0.5 | 0.3333 |" in report  # the closed form for a/b = 0.5
+
+
+def fake_suite(name, value=1.0, interrupt=False):
+    module = types.ModuleType(f"fake_{name}")
+    module.TITLE, module.DESCRIPTION = f"Fake {name}", "a fake suite"
+
+    def run(ctx):
+        if interrupt:
+            raise KeyboardInterrupt
+        return SuiteOutput(
+            name, module.TITLE, pd.DataFrame({"x": [1]}), "fake text", headline={"figure": value}
+        )
+
+    module.run = run
+    return module
+
+
+@pytest.fixture
+def fake_suites(monkeypatch):
+    def install(**modules):
+        for name, module in modules.items():
+            monkeypatch.setitem(sys.modules, f"fake_{name}", module)
+            monkeypatch.setitem(cli.SUITES, name, f"fake_{name}")
+
+    return install
+
+
+def test_ctrl_c_leaves_a_partial_but_valid_report(fake_suites, tmp_path):
+    fake_suites(ok=fake_suite("ok"), boom=fake_suite("boom", interrupt=True))
+    assert cli.main(["ok", "boom", "--backend", "sim", "--out", str(tmp_path)]) == 130
+    folder = run_folder(tmp_path)
+    report = (folder / "report.md").read_text()
+    assert "interrupted during suite 'boom'" in report and "## Fake ok" in report
+    assert (folder / "ok.csv").is_file() and not (folder / "boom.csv").exists()
+
+
+def test_compare_reports_each_figure_change(fake_suites, tmp_path, capsys):
+    fake_suites(ok=fake_suite("ok", 2.0))
+    assert cli.main(["ok", "--backend", "sim", "--out", str(tmp_path / "a")]) == 0
+    fake_suites(ok=fake_suite("ok", 3.0))
+    assert cli.main(["ok", "--backend", "sim", "--out", str(tmp_path / "b")]) == 0
+    capsys.readouterr()
+    old, new = run_folder(tmp_path / "a"), run_folder(tmp_path / "b")
+    assert cli.main(["compare", str(old), str(new)]) == 0
+    out = capsys.readouterr().out
+    assert "[ok]" in out and "+50.0%" in out
+    assert cli.main(["compare", str(tmp_path), str(new)]) == 2
+    assert "not a benchmark run folder" in capsys.readouterr().err
