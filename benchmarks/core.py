@@ -60,7 +60,7 @@ class Context:
 
     def bar(self, items: list, desc: str):
         """A progress bar over a sweep (silent when stderr is not a terminal)."""
-        from tqdm.auto import tqdm
+        from tqdm import tqdm
 
         disable = None if self.progress is None else not self.progress
         return tqdm(items, desc=desc, leave=False, disable=disable)

@@ -16,7 +16,7 @@ import uuid
 from collections import defaultdict
 from typing import Any
 
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .chain import Dispatcher, Keys, TaskRequest, Worker
 from .scenario import Draws, Scenario, Slot

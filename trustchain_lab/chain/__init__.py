@@ -12,6 +12,7 @@ from .dispatcher import (
     Dispatcher,
     FinalResponse,
 )
+from .endpoint import redis_client
 from .keys import Keys, check_name
 from .messages import MessageError, PartialMessage, TaskMessage
 from .observe import Observer, Step
@@ -37,4 +38,5 @@ __all__ = [
     "Worker",
     "always",
     "check_name",
+    "redis_client",
 ]

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 import simpy
 from simpy.events import NORMAL
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from ..chain.dispatcher import ALL_REPLIED, CLAIMS_DRAINED, DEADLINE, PROBE_EMPTY
 from ..scenario import Scenario
