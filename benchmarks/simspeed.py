@@ -1,4 +1,4 @@
-"""Suite ``simspeed``: how fast the SimPy model runs, against a bare SimPy loop.
+"""How fast the SimPy model runs, against a bare SimPy loop (used by the throughput suite).
 
 The model runs in a child process (so its peak memory is its own): N = 16 always-interested
 workers, many requests in flight. In the same child, right after, a bare SimPy loop
@@ -11,13 +11,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-
-import pandas as pd
-
-from .core import Context, SuiteOutput, markdown_table
-
-TITLE = "Speed of the SimPy model vs a bare SimPy loop"
-DESCRIPTION = "model events/s vs bare SimPy, time and peak memory of 100k requests x 16"
 
 CHILD = r"""
 import gc, json, resource, sys, time
@@ -93,48 +86,3 @@ def measure(requests: int, workers: int = 16, seed: int = 0, timeout: float = 90
     fig["ratio"] = fig["model_events_per_s"] / fig["bare_events_per_s"]
     fig["trace_rows_per_s"] = fig["trace_rows"] / fig["model_run_s"]
     return fig
-
-
-def run(ctx: Context) -> SuiteOutput:
-    fig = measure(ctx.size(10_000, 100_000), 16, ctx.seed)
-    df = pd.DataFrame([fig])
-    table = pd.DataFrame(
-        {
-            "figure": [
-                "requests x workers",
-                "SimPy events (model)",
-                "model events/s",
-                "bare SimPy events/s",
-                "ratio model/bare",
-                "protocol steps recorded",
-                "simulation (s)",
-                "trace table + classify (s)",
-                "total wall (s)",
-                "peak RSS (MB)",
-                "RSS after imports (MB)",
-            ],
-            "value": [
-                f"{fig['requests']:,} x {fig['workers']}",
-                f"{fig['model_simpy_events']:,}",
-                f"{fig['model_events_per_s']:,.0f}",
-                f"{fig['bare_events_per_s']:,.0f}",
-                f"{fig['ratio']:.2f}",
-                f"{fig['trace_rows']:,}",
-                f"{fig['model_run_s']:.1f}",
-                f"{fig['frame_s'] + fig['classify_s']:.1f}",
-                f"{fig['total_s']:.1f}",
-                f"{fig['peak_rss_mb']:,.0f}",
-                f"{fig['rss_after_imports_mb']:,.0f}",
-            ],
-        }
-    )
-    md = (
-        "Target: ratio >= 0.5. Each SimPy event of the model carries one protocol step's "
-        "worth of Python (client CPU and Redis queue arithmetic, trace rows), which a bare "
-        f"loop does not.\n\n{markdown_table(table)}\n"
-    )
-    headline = {
-        k: fig[k]
-        for k in ("ratio", "model_events_per_s", "bare_events_per_s", "total_s", "peak_rss_mb")
-    }
-    return SuiteOutput("simspeed", TITLE, df, md, [], headline)

@@ -285,15 +285,16 @@ class Model:
             left = 0
         else:
             self.lists[req.code] = left
-        self.at(applied + self.net.one_way, self.popped, (req, left))
+        self.at(applied + self.net.one_way, self.counted, (req, POP, left))
 
-    def popped(self, ev: _Call) -> None:
-        req, left = ev._value
+    def counted(self, ev: _Call) -> None:
+        """A pop or the probe came back with the list length it left or read."""
+        req, kind, length = ev._value
         now = self.env._now
-        self.rec(now, req, req.dispatcher, POP, left)
+        self.rec(now, req, req.dispatcher, kind, length)
         req.busy = False
-        if left == 0:
-            self.final(req, now, CLAIMS_DRAINED)
+        if length == 0:
+            self.final(req, now, CLAIMS_DRAINED if kind == POP else PROBE_EMPTY)
         else:
             self.resume(req, now)
 
@@ -318,17 +319,7 @@ class Model:
     def probe(self, req: _Request, now: float) -> None:
         req.probed, req.probe_due, req.busy = True, False, True
         applied = self.command(self.cpu(req.dispatcher, now))
-        self.at(applied + self.net.one_way, self.probed, (req, self.lists.get(req.code, 0)))
-
-    def probed(self, ev: _Call) -> None:
-        req, length = ev._value
-        now = self.env._now
-        self.rec(now, req, req.dispatcher, PROBE, length)
-        req.busy = False
-        if length == 0:
-            self.final(req, now, PROBE_EMPTY)
-        else:
-            self.resume(req, now)
+        self.at(applied + self.net.one_way, self.counted, (req, PROBE, self.lists.get(req.code, 0)))
 
     def deadline_timer(self, ev: _Call) -> None:
         req = ev._value
@@ -350,7 +341,7 @@ class Model:
             returned = self.command(self.cpu(d, t)) + self.net.one_way
             self.lists.pop(req.code, None)
         if req.on_final is not None:
-            self.at(returned, self.subtask_done, req.on_final)
+            self.at(returned, self.work_done, req.on_final)
         else:
             self.at(returned, self.request_done, None)
 
@@ -385,14 +376,12 @@ class Model:
     def worked(self, ev: _Call) -> None:
         req, j = ev._value
         sub = self.slot_sub[j]
-        if sub is not None:
+        if sub is not None:  # the work ends when the subtask's answer is back
             self.dispatch(sub, req.i, self.slot_actor[j], req, (req, j))
-            return
-        now = self.env._now
-        self.rec(now, req, self.slot_actor[j], WORK_END)
-        self.reply(req, j, now)
+        else:
+            self.work_done(ev)
 
-    def subtask_done(self, ev: _Call) -> None:
+    def work_done(self, ev: _Call) -> None:
         req, j = ev._value
         now = self.env._now
         self.rec(now, req, self.slot_actor[j], WORK_END)
