@@ -188,3 +188,14 @@ def test_a_swim_lane_figure_of_one_request():
     with pytest.raises(ValueError, match="no request"):
         r.plot_request("nope")
     assert Const(0).expected == 0
+
+
+def test_known_recipients_variant_waits_for_every_worker(backend_url):
+    sc = base(workers=3, interest=0.5, variant="known", seed=3)
+    r = run(sc, backend_url)
+    top = r.top_level()
+    assert (top["reason"] == "all_replied").all() and (top["partials"] == 3).all()
+    assert outcomes(r) == ["complete"] * 3
+    assert (r.events["kind"] == "claim").sum() == 0  # nobody claims in this variant
+    sim = tl.run_sim(sc)
+    assert sim.top_level()["reason"].tolist() == ["all_replied"] * 3

@@ -13,7 +13,7 @@ import concurrent.futures
 import platform
 import time
 import uuid
-from collections import defaultdict
+from collections import Counter
 from typing import Any
 
 from tqdm import tqdm
@@ -50,13 +50,6 @@ async def arun_redis(
         return await _Run(scenario, target, progress).run()
 
 
-def _known_counts(slots: list[Slot]) -> dict[str, int]:
-    counts: dict[str, int] = defaultdict(int)
-    for s in slots:
-        counts[s.task] += 1
-    return counts
-
-
 class _Run:
     def __init__(self, scenario: Scenario, target: RedisTarget, progress: bool | None) -> None:
         self.sc = scenario
@@ -68,7 +61,8 @@ class _Run:
         self.t0 = time.monotonic()
         self.rec = Recorder(lambda: time.monotonic() - self.t0)
         self.released = asyncio.Event()  # crashed workers stay silent until this is set
-        self.expect = _known_counts(self.slots) if scenario.variant == "known" else {}
+        known = scenario.variant == "known"  # every worker of a task answers it
+        self.expect = Counter(s.task for s in self.slots) if known else Counter()
         self.workers: dict[str, Worker] = {}
         self.sub_dispatchers: dict[str, Dispatcher] = {}
         self.clients: list[Any] = []
@@ -77,7 +71,7 @@ class _Run:
         return {
             "probe_window": self.sc.probe_window,
             "deadline": self.sc.deadline,
-            "expect": self.expect.get(task),
+            "expect": self.expect.get(task),  # None for the seed variant
         }
 
     def _interest(self, slot: Slot):
