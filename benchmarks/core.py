@@ -42,10 +42,9 @@ class Context:
     def sim(self) -> bool:
         return "sim" in self.backends
 
-    @property
-    def real_label(self) -> str:
-        """How real runs are labelled in data and figures: "redis" or "fakeredis"."""
-        return self.redis_backend or "redis"
+    def label(self, backend: str) -> str:
+        """How a backend is labelled in data and figures: "sim", "redis" or "fakeredis"."""
+        return backend if backend == "sim" else (self.redis_backend or "redis")
 
     def network(self):
         """The model's ``Network``: calibrated on this run's Redis when it is a real one."""

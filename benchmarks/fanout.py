@@ -64,7 +64,7 @@ def run(ctx: Context) -> SuiteOutput:
         rows.append(
             {
                 "workers": n,
-                "backend": "sim" if backend == "sim" else ctx.real_label,
+                "backend": ctx.label(backend),
                 "latency_mean": result.top_level()["latency"].mean(),
                 **{f"latency_p{q}": s[f"latency_p{q}"] for q in (50, 95, 99)},
                 "premature_rate": s["premature_rate"],

@@ -38,7 +38,7 @@ def scenario(requests: int, seed: int) -> Scenario:
 def run(ctx: Context) -> SuiteOutput:
     sc = scenario(ctx.size(100, 500), ctx.seed)
     results = {
-        ("sim" if b == "sim" else ctx.real_label): ctx.run(sc, b).top_level()
+        ctx.label(b): ctx.run(sc, b).top_level()
         for b in ctx.bar(list(ctx.backends), "latency runs")
     }
     frames = [r.assign(backend=b) for b, r in results.items()]

@@ -42,7 +42,7 @@ def run(ctx: Context) -> SuiteOutput:
             {
                 "workers": workers,
                 "variant": variant,
-                "backend": "sim" if backend == "sim" else ctx.real_label,
+                "backend": ctx.label(backend),
                 **s.to_dict(),
             }
         )

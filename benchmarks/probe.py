@@ -65,7 +65,7 @@ def run(ctx: Context) -> SuiteOutput:
             {
                 "claim_delay": name,
                 "window": w,
-                "backend": "sim" if backend == "sim" else ctx.real_label,
+                "backend": ctx.label(backend),
                 "requests": len(top),
                 "probe_miss_rate": result.summary()["probe_miss_rate"],
                 "empty_latency_mean": empty.mean(),

@@ -48,7 +48,7 @@ def run(ctx: Context) -> SuiteOutput:
         rows.append(
             {
                 "jitter_ratio": r,
-                "backend": "sim" if backend == "sim" else ctx.real_label,
+                "backend": ctx.label(backend),
                 "premature_rate": s["premature_rate"],
                 "complete_rate": s["complete_rate"],
                 "latency_p50": s["latency_p50"],

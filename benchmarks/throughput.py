@@ -50,7 +50,7 @@ def run(ctx: Context) -> SuiteOutput:
         row = {
             "in_flight": c,
             "variant": variant,
-            "backend": "sim" if backend == "sim" else ctx.real_label,
+            "backend": ctx.label(backend),
             "requests_per_s": throughput(result),
             "latency_p50": result.summary()["latency_p50"],
             "complete_rate": result.summary()["complete_rate"],
