@@ -35,10 +35,6 @@ class Context:
         return self.out / name
 
     @property
-    def real(self) -> bool:
-        return "redis" in self.backends
-
-    @property
     def sim(self) -> bool:
         return "sim" in self.backends
 

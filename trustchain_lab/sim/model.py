@@ -249,7 +249,7 @@ class Model:
             -1 if parent is None else self._note(self.rids[parent.code]),
         )
         applied = self.command(self.cpu(dispatcher, now), len(subs))
-        ps, ow = self.net.per_subscriber, self.net.one_way
+        ps, ow = self._ps, self._ow
         for k, j in enumerate(subs):
             self.at(applied + (k + 1) * ps + ow, self.task_arrives, (req, j))
         start = applied + len(subs) * ps + ow  # the publish returned: collecting starts
@@ -285,7 +285,7 @@ class Model:
             left = 0
         else:
             self.lists[req.code] = left
-        self.at(applied + self.net.one_way, self.counted, (req, POP, left))
+        self.at(applied + self._ow, self.counted, (req, POP, left))
 
     def counted(self, ev: _Call) -> None:
         """A pop or the probe came back with the list length it left or read."""
@@ -319,7 +319,7 @@ class Model:
     def probe(self, req: _Request, now: float) -> None:
         req.probed, req.probe_due, req.busy = True, False, True
         applied = self.command(self.cpu(req.dispatcher, now))
-        self.at(applied + self.net.one_way, self.counted, (req, PROBE, self.lists.get(req.code, 0)))
+        self.at(applied + self._ow, self.counted, (req, PROBE, self.lists.get(req.code, 0)))
 
     def deadline_timer(self, ev: _Call) -> None:
         req = ev._value
@@ -338,7 +338,7 @@ class Model:
             self.rec(t, req, d, PARTIAL_LATE, NAN, self.worker_note[req.queue.popleft()])
         returned = t
         if not self.known:  # DEL the claim list; dispatch() returns after its reply
-            returned = self.command(self.cpu(d, t)) + self.net.one_way
+            returned = self.command(self.cpu(d, t)) + self._ow
             self.lists.pop(req.code, None)
         if req.on_final is not None:
             self.at(returned, self.work_done, req.on_final)
@@ -364,7 +364,7 @@ class Model:
             return
         start = now
         if not self.known:
-            start = self.command(self.cpu(w, now)) + self.net.one_way  # RPUSH + EXPIRE
+            start = self.command(self.cpu(w, now)) + self._ow  # RPUSH + EXPIRE
             self.lists[req.code] = self.lists.get(req.code, 0) + 1
             self.rec(start, req, w, CLAIM)
         self.rec(start, req, w, WORK_START)
@@ -391,7 +391,7 @@ class Model:
         """Publish the partial on the dispatcher's reply channel (one subscriber)."""
         w = self.slot_actor[j]
         applied = self.command(self.cpu(w, now), 1)
-        arrives = applied + self.net.per_subscriber + self.net.one_way
+        arrives = applied + self._ps + self._ow
         self.rec(arrives, req, w, PARTIAL_SENT)
         self.at(arrives, self.partial_arrives, (req, j))
 
