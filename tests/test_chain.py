@@ -6,12 +6,9 @@ import contextlib
 import pytest
 
 from trustchain_lab.chain import (
-    ALL_REPLIED,
-    CLAIMS_DRAINED,
-    DEADLINE,
-    PROBE_EMPTY,
     Dispatcher,
     Keys,
+    Reason,
     Step,
     Worker,
 )
@@ -72,7 +69,7 @@ async def test_claims_drain_to_a_complete_answer(make_client):
     ]
     async with system(make_client, workers, observer=steps.append) as (d, _):
         final = await d.dispatch("Foo", {"n": 1}, probe_window=0.5, deadline=5)
-    assert final.reason == CLAIMS_DRAINED
+    assert final.reason == Reason.CLAIMS_DRAINED
     assert sorted(r["by"] for r in final.results) == ["a", "b"]
     assert all(r["echo"] == {"n": 1} for r in final.results) and not final.empty
     pops = [s.value for s in steps if s.kind == "pop"]
@@ -87,7 +84,7 @@ async def test_nobody_interested_answers_empty_at_the_probe(make_client):
         t0 = loop.time()
         final = await d.dispatch("Foo", probe_window=0.2, deadline=5)
         waited = loop.time() - t0
-    assert final.reason == PROBE_EMPTY and final.empty and final.partials == ()
+    assert final.reason == Reason.PROBE_EMPTY and final.empty and final.partials == ()
     assert waited >= 0.2
 
 
@@ -97,7 +94,7 @@ async def test_a_claimer_that_never_answers_ends_at_the_deadline(make_client):
 
     async with system(make_client, [("h", "Foo", hang, yes)]) as (d, (w,)):
         final = await d.dispatch("Foo", probe_window=0.05, deadline=0.3)
-        assert final.reason == DEADLINE and final.partials == ()
+        assert final.reason == Reason.DEADLINE and final.partials == ()
         assert len(w._in_flight) == 1
     assert not w._in_flight  # close() cancelled it
     others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
@@ -114,7 +111,7 @@ async def test_errors_in_work_become_error_partials(make_client):
     workers = [("x", "Foo", boom, yes), ("y", "Foo", not_json, yes)]
     async with system(make_client, workers) as (d, ws):
         final = await d.dispatch("Foo", probe_window=0.5, deadline=5)
-    assert final.reason == CLAIMS_DRAINED and final.results == []
+    assert final.reason == Reason.CLAIMS_DRAINED and final.results == []
     errors = {p.worker: p.error for p in final.errors}
     assert errors["x"] == "RuntimeError: disk on fire"
     assert "JSON" in errors["y"]
@@ -127,7 +124,7 @@ async def test_an_interest_rule_that_raises_does_not_claim(make_client):
 
     async with system(make_client, [("x", "Foo", result_of("x"), bad)]) as (d, (w,)):
         final = await d.dispatch("Foo", probe_window=0.1, deadline=5)
-    assert final.reason == PROBE_EMPTY and w.handler_errors == 1
+    assert final.reason == Reason.PROBE_EMPTY and w.handler_errors == 1
 
 
 async def test_malformed_messages_are_counted_and_survived(make_client):
@@ -137,10 +134,10 @@ async def test_malformed_messages_are_counted_and_survived(make_client):
             await d.redis.publish("t:reply:gw", junk)
         await d.redis.publish(
             "t:reply:gw",
-            b'{"type":"partial","v":1,"request_id":"zz","worker":"q","ok":true,"interested":true}',
+            b'{"type":"partial","v":2,"request_id":"zz","worker":"q","ok":true,"interested":true}',
         )
         final = await d.dispatch("Foo", probe_window=0.5, deadline=5)
-        assert final.reason == CLAIMS_DRAINED and len(final.results) == 1
+        assert final.reason == Reason.CLAIMS_DRAINED and len(final.results) == 1
         assert w.malformed == 4 and d.malformed == 4 and d.late_partials == 1
 
 
@@ -162,7 +159,7 @@ async def test_bad_names_and_payloads_are_refused_before_anything_is_sent(make_c
         await asyncio.sleep(0.1)
         assert steps == []  # nothing was dispatched, nothing delivered
         final = await d.dispatch("Foo", probe_window=0.5, deadline=5)
-        assert final.reason == CLAIMS_DRAINED
+        assert final.reason == Reason.CLAIMS_DRAINED
 
 
 async def test_many_requests_in_flight_each_get_their_own_partials(make_client):
@@ -172,7 +169,7 @@ async def test_many_requests_in_flight_each_get_their_own_partials(make_client):
             *(d.dispatch("Foo", {"i": i}, probe_window=1, deadline=10) for i in range(60))
         )
     for i, final in enumerate(finals):
-        assert final.reason == CLAIMS_DRAINED
+        assert final.reason == Reason.CLAIMS_DRAINED
         assert sorted(r["by"] for r in final.results) == ["w0", "w1", "w2", "w3"]
         assert {r["echo"]["i"] for r in final.results} == {i}
     assert len({f.request_id for f in finals}) == 60
@@ -209,8 +206,8 @@ async def test_a_worker_can_dispatch_a_subtask_and_wait_for_it(make_client):
 async def test_known_recipients_mode_waits_for_every_reply(make_client):
     workers = [("a", "Foo", result_of("a"), yes), ("b", "Foo", result_of("b"), no)]
     async with system(make_client, workers) as (d, _):
-        final = await d.dispatch("Foo", expect=2, probe_window=0.01, deadline=5)
-    assert final.reason == ALL_REPLIED and len(final.partials) == 2
+        final = await d.dispatch("Foo", variant="known", expect=2, deadline=5)
+    assert final.reason == Reason.ALL_REPLIED and len(final.partials) == 2
     assert [r["by"] for r in final.results] == ["a"]
 
 
@@ -220,7 +217,7 @@ async def test_a_raising_observer_is_logged_not_fatal(make_client, caplog):
 
     async with system(make_client, [("a", "Foo", result_of("a"), yes)], observer=broken) as (d, _):
         final = await d.dispatch("Foo", probe_window=0.5, deadline=5)
-    assert final.reason == CLAIMS_DRAINED
+    assert final.reason == Reason.CLAIMS_DRAINED
     assert "observer raised" in caplog.text
 
 
@@ -254,5 +251,5 @@ async def test_a_claim_redis_refuses_is_counted_not_lost_silently(make_client, c
     finally:
         await live.aclose()
         await dead.aclose()
-    assert final.reason == PROBE_EMPTY
+    assert final.reason == Reason.PROBE_EMPTY
     assert w.redis_errors == 1 and "Redis failed on Foo" in caplog.text

@@ -8,7 +8,7 @@ def test_key_and_channel_names_share_one_prefix():
     keys = Keys("lab")
     assert keys.task_channel("Foo") == "lab:task:Foo"
     assert keys.reply_channel("gw") == "lab:reply:gw"
-    assert keys.claim_list("Foo", "r1") == "lab:claims:Foo-r1"
+    assert keys.claim_list("Foo", "r1") == "lab:claims:{Foo-r1}"
     assert keys.pattern() == "lab:*"
 
 
@@ -57,11 +57,12 @@ def test_payload_json_cannot_hold_is_a_type_error():
         (b"\xff\xfe", "not JSON"),
         (b"not json", "not JSON"),
         (b"[1]", "not a JSON object"),
-        (b'{"type":"task","v":2}', "version"),
-        (b'{"type":"nope","v":1}', "unknown message"),
-        (b'{"type":"task","v":1,"mode":"claim","claim_ttl":5}', "task"),
-        (b'{"type":"task","v":1,"mode":"x"}', "mode"),
-        (b'{"type":"partial","v":1,"request_id":"r","worker":"w","ok":"yes"}', "ok"),
+        (b'{"type":"task","v":99}', "version"),
+        (b'{"type":"task","v":1,"mode":"claim"}', "version"),
+        (b'{"type":"nope","v":2}', "unknown message"),
+        (b'{"type":"task","v":2,"variant":"seed","claim_ttl":5}', "task"),
+        (b'{"type":"task","v":2,"variant":"x"}', "variant"),
+        (b'{"type":"partial","v":2,"request_id":"r","worker":"w","ok":"yes"}', "ok"),
     ],
 )
 def test_malformed_messages_raise_message_error(data, why):

@@ -1,17 +1,22 @@
 """trustchain_lab: measure how the Trust Chain fan-out / fan-in pattern behaves.
 
 The public API: describe an experiment with ``Scenario`` (and ``WorkerSpec``, ``SubTask``,
-the distributions), run it with ``run_redis`` (real Redis) or ``run_sim`` (the SimPy model,
-with a ``Network`` that ``calibrate`` can fit to your Redis), get a ``RunResult``.
-Closed forms are in ``trustchain_lab.analytic``; the reference implementation itself lives
-in ``trustchain_lab.chain``.
+the distributions, a protocol variant from ``variants()``), run it with ``run_redis`` (real
+Redis) or ``run_sim`` (the SimPy model, with a ``Network`` that ``calibrate`` can fit to
+your Redis), get a ``RunResult``. Closed forms are in ``trustchain_lab.analytic``; the
+protocol core in ``trustchain_lab.protocol``; the reference implementation over Redis in
+``trustchain_lab.chain``.
 """
 
+from .calibrate import calibrate
 from .dists import Const, Dist, Empirical, Exponential, LogNormal, Uniform
+from .protocol import Outcome, Reason, variants
 from .run_redis import arun_redis, run_redis
+from .run_sim import run_sim
 from .scenario import Scenario, SubTask, WorkerSpec
-from .sim import Network, calibrate, run_sim
+from .sim import Network
 from .target import FakeRedisWarning, NoRedisError
+from .topology import Topology
 from .trace import OUTCOMES, RunResult, classify
 
 __all__ = [
@@ -24,9 +29,12 @@ __all__ = [
     "LogNormal",
     "Network",
     "NoRedisError",
+    "Outcome",
+    "Reason",
     "RunResult",
     "Scenario",
     "SubTask",
+    "Topology",
     "Uniform",
     "WorkerSpec",
     "arun_redis",
@@ -34,4 +42,5 @@ __all__ = [
     "classify",
     "run_redis",
     "run_sim",
+    "variants",
 ]

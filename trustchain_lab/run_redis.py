@@ -13,14 +13,16 @@ import concurrent.futures
 import platform
 import time
 import uuid
-from collections import Counter
 from typing import Any
 
 from tqdm import tqdm
 
 from .chain import Dispatcher, Keys, TaskRequest, Worker
+from .protocol import Kind
+from .protocol import variant as protocol_variant
 from .scenario import Draws, Scenario, Slot
 from .target import RedisTarget, redis_target
+from .topology import GATEWAY, Topology
 from .trace import Recorder, RunResult, classify
 
 STRAGGLER_SLACK = 2.0  # seconds granted beyond the longest drawn straggler
@@ -56,22 +58,24 @@ class _Run:
         self.target = target
         self.progress = progress
         self.keys = Keys(prefix=f"tclab-{uuid.uuid4().hex[:10]}")
-        self.slots = scenario.slots()
+        self.topology = Topology.of(scenario)
         self.draws: Draws = scenario.draws()
         self.t0 = time.monotonic()
         self.rec = Recorder(lambda: time.monotonic() - self.t0)
         self.released = asyncio.Event()  # crashed workers stay silent until this is set
-        known = scenario.variant == "known"  # every worker of a task answers it
-        self.expect = Counter(s.task for s in self.slots) if known else Counter()
+        needs_expect = protocol_variant(scenario.variant).needs_expect
+        self.expect = self.topology.workers_on() if needs_expect else {}
         self.workers: dict[str, Worker] = {}
         self.sub_dispatchers: dict[str, Dispatcher] = {}
         self.clients: list[Any] = []
 
     def _dispatch_kwargs(self, task: str) -> dict[str, Any]:
         return {
+            "variant": self.sc.variant,
             "probe_window": self.sc.probe_window,
             "deadline": self.sc.deadline,
-            "expect": self.expect.get(task),  # None for the seed variant
+            "grace": self.sc.grace,
+            "expect": self.expect.get(task),  # None unless the variant needs it
         }
 
     def _interest(self, slot: Slot):
@@ -90,7 +94,7 @@ class _Run:
         async def work(req: TaskRequest) -> dict[str, Any]:
             i = req.payload["i"]
             if self.draws.crashed[i, j]:
-                self.rec.add(self.rec.clock(), req.request_id, req.task, slot.name, "crash")
+                self.rec.add(self.rec.clock(), req.request_id, req.task, slot.name, Kind.CRASH)
                 await self.released.wait()
                 raise asyncio.CancelledError  # a crashed worker never answers
             await asyncio.sleep(self.draws.work_time[i, j])
@@ -113,7 +117,7 @@ class _Run:
     def _build(self) -> Dispatcher:
         new = self._new_client
         obs = self.rec.observe
-        for slot in self.slots:
+        for slot in self.topology.slots:
             if slot.name not in self.workers:
                 self.workers[slot.name] = Worker(
                     new(), name=slot.name, keys=self.keys, observer=obs, max_in_flight=100_000
@@ -123,7 +127,7 @@ class _Run:
                 self.sub_dispatchers[slot.name] = Dispatcher(
                     new(), name=slot.name, keys=self.keys, observer=obs
                 )
-        return Dispatcher(new(), name="gateway", keys=self.keys, observer=obs)
+        return Dispatcher(new(), name=GATEWAY, keys=self.keys, observer=obs)
 
     async def run(self) -> RunResult:
         gateway = self._build()
@@ -138,7 +142,7 @@ class _Run:
             await self._wait_for_stragglers()
             malformed = sum(e.malformed for e in endpoints)
             late = sum(d.late_partials for d in (gateway, *self.sub_dispatchers.values()))
-            stray, info = await self._cleanup(gateway)
+            info = await self._cleanup(gateway)
         finally:
             self.released.set()
             await asyncio.gather(*(e.close() for e in endpoints), return_exceptions=True)
@@ -151,7 +155,6 @@ class _Run:
             "wall_seconds": time.perf_counter() - wall,
             "malformed_messages": malformed,
             "late_partials_seen": late,
-            "stray_keys_deleted": stray,
             "python": platform.python_version(),
             "machine": platform.machine(),
             **_versions(),
@@ -205,18 +208,30 @@ class _Run:
             budget += self.sc.deadline
         await asyncio.gather(*(w.drain(budget) for w in self.workers.values()))
 
-    async def _cleanup(self, gateway: Dispatcher) -> tuple[int, dict[str, Any]]:
-        """Delete keys of this run that late claims recreated; read the server's version."""
+    async def _cleanup(self, gateway: Dispatcher) -> dict[str, Any]:
+        """Count and delete what the run left (claim lists that late claims recreated,
+        seals); read the server's version."""
         r = gateway.redis
-        stray = [k async for k in r.scan_iter(match=self.keys.pattern(), count=1000)]
-        if stray:
-            await r.delete(*stray)
+        left = {}
+        for kind in ("claims", "sealed"):
+            keys = [k async for k in r.scan_iter(match=self.keys.pattern(kind), count=1000)]
+            if keys:
+                await r.delete(*keys)
+            left[kind] = len(keys)
+        rest = [k async for k in r.scan_iter(match=self.keys.pattern(), count=1000)]
+        if rest:  # a key of ours the protocol does not know: say so, and remove it
+            await r.delete(*rest)
+        info: dict[str, Any] = {
+            "claim_lists_left": left["claims"],  # recreated by claims after the answer
+            "seals_deleted": left["sealed"],
+            "other_keys_deleted": len(rest),
+        }
         if self.target.backend == "fakeredis":
             from importlib.metadata import version
 
-            return len(stray), {"redis_version": f"fakeredis {version('fakeredis')}"}
-        info = await r.info("server")
-        return len(stray), {"redis_version": info.get("redis_version")}
+            return {**info, "redis_version": f"fakeredis {version('fakeredis')}"}
+        server = await r.info("server")
+        return {**info, "redis_version": server.get("redis_version")}
 
 
 def _versions() -> dict[str, str]:

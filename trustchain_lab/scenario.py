@@ -16,8 +16,8 @@ import numpy as np
 
 from .chain.keys import check_name
 from .dists import Const, Dist, as_dist, dist_from_dict, stream
+from .protocol import variant as protocol_variant
 
-VARIANTS = ("seed", "known")  # "known": known-recipients scatter-gather baseline
 _INTEREST, _CLAIM, _WORK, _CRASH = range(4)  # stream numbers of the four draws
 
 
@@ -127,7 +127,8 @@ class Scenario:
     deadline: float = 5.0
     requests: int = 100
     concurrency: int = 1
-    variant: str = "seed"
+    variant: str = "seed"  # a name from trustchain_lab.variants()
+    grace: float = 0.0  # seconds to wait and look again after the claim list empties
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -151,8 +152,14 @@ class Scenario:
             raise ValueError(f"concurrency must be >= 1, got {self.concurrency}")
         if self.seed < 0:
             raise ValueError(f"seed must be >= 0, got {self.seed}")
-        if self.variant not in VARIANTS:
-            raise ValueError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
+        kind = protocol_variant(self.variant)  # ValueError naming the variants
+        if not (isinstance(self.grace, int | float) and math.isfinite(self.grace)):
+            raise ValueError(f"grace must be a finite number of seconds >= 0, got {self.grace!r}")
+        if self.grace < 0:
+            raise ValueError(f"grace must be >= 0 seconds, got {self.grace!r}")
+        if self.grace and not kind.takes_grace:
+            raise ValueError(f"grace does not apply to variant {self.variant!r}")
+        object.__setattr__(self, "grace", float(self.grace))
         self.slots()  # validates nesting: no task may dispatch itself, even indirectly
 
     def replace(self, **changes: Any) -> Scenario:

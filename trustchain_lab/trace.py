@@ -1,8 +1,8 @@
 """The trace of a run: its events, the outcome classifier, per-request rows and a summary.
 
-Every backend records the same event kinds (``chain.Step`` kinds, plus ``crash`` from the
-lab) into a ``Recorder``; ``classify`` turns the events table alone into the requests table,
-so the outcome rules are written once for all backends.
+Every backend records the same step kinds (``protocol.Kind``) into a ``Recorder``;
+``classify`` turns the events table alone into the requests table, so the outcome rules
+(``protocol.Outcome``) are written once for all backends and all variants.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .chain.observe import Step
+from .protocol import Kind, Outcome, Reason
 
 EVENT_COLUMNS = ("t", "request_id", "task", "actor", "kind", "value", "note")
-OUTCOMES = ("complete", "empty", "probe_miss", "premature", "timeout")
+OUTCOMES = tuple(str(o) for o in Outcome)
 REQUEST_COLUMNS = (
     "request_id",
     "parent",
@@ -33,10 +33,11 @@ REQUEST_COLUMNS = (
     "interested",
     "claims_at_probe",
     "partials",
+    "refused",
     "late_partials",
     "wasted_work",
 )
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: outcome 'excluded', column 'refused'
 
 
 class Recorder:
@@ -59,8 +60,8 @@ class Recorder:
         for col, v in zip(self._cols, (t, request_id, task, actor, kind, value, note), strict=True):
             col.append(v)
 
-    def observe(self, step: Step) -> None:
-        """A ``chain`` observer: stamps ``step`` with this recorder's clock."""
+    def observe(self, step: Any) -> None:
+        """A ``chain`` observer: stamps the ``chain.Step`` with this recorder's clock."""
         self.add(
             self.clock(), step.request_id, step.task, step.actor, step.kind, step.value, step.note
         )
@@ -101,11 +102,15 @@ def _first(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray
 def classify(events: pd.DataFrame) -> pd.DataFrame:
     """One row per dispatched request, with its outcome decided from the events alone.
 
+    A worker is *interested* when it has an ``interest`` event with value 1 (whenever it
+    happened); it is *missing* when it is interested and no ``partial_received`` of it is
+    in the answer. In this order:
+
     - ``timeout``: no final, or the final came from the deadline;
-    - ``empty`` / ``probe_miss``: answered empty at the probe, with nobody / somebody
-      interested (an ``interest`` event with value 1, whenever it happened);
-    - ``complete`` / ``premature``: answered with partials, all / not all of the interested
-      workers' partials among them (``partial_received`` events are the included ones).
+    - ``empty``: nobody interested; ``complete``: somebody, and nobody missing;
+    - ``excluded``: every missing worker's claim was refused (``claim_refused``);
+    - ``probe_miss``: answered empty at the probe although somebody was interested;
+    - ``premature``: answered while a missing worker's partial was still to come.
 
     Works on integer codes throughout, so millions of events classify in seconds.
     """
@@ -118,7 +123,7 @@ def classify(events: pd.DataFrame) -> pd.DataFrame:
     value = events["value"].to_numpy()
     kind = events["kind"]
 
-    def rows(k: str) -> np.ndarray:
+    def rows(k: Kind) -> np.ndarray:
         return (kind == k).to_numpy()
 
     def per_request(mask: np.ndarray, v: np.ndarray, fill: float = np.nan) -> np.ndarray:
@@ -130,22 +135,26 @@ def classify(events: pd.DataFrame) -> pd.DataFrame:
     def count(mask: np.ndarray) -> np.ndarray:
         return np.bincount(rid[mask], minlength=n)
 
-    dispatch = rows("dispatch")
+    dispatch = rows(Kind.DISPATCH)
     order = rid[dispatch]  # requests in dispatch order
-    final = rows("final")
+    final = rows(Kind.FINAL)
     final_reason = np.full(n, None, dtype=object)
     keys, first = _first(rid[final], events["note"][final].to_numpy(dtype=object))
     final_reason[keys] = first
     t_final = per_request(final, t)
 
-    interest = rows("interest") & (value == 1)
+    interest = rows(Kind.INTEREST) & (value == 1)
     width = len(names) + 1
     pair = rid * width + actor  # (request, worker) as one integer
-    included = rid[rows("partial_received")] * width + note[rows("partial_received")]
-    missing = count(interest & ~np.isin(pair, included))
+    received = rows(Kind.PARTIAL_RECEIVED)
+    included = rid[received] * width + note[received]
+    refused = rows(Kind.CLAIM_REFUSED)
+    missing_rows = interest & ~np.isin(pair, included)
+    missing = count(missing_rows)
+    missing_refused = count(missing_rows & np.isin(pair, pair[refused]))
 
-    starts = rows("work_start")
-    ends = rows("work_end") | rows("crash")
+    starts = rows(Kind.WORK_START)
+    ends = rows(Kind.WORK_END) | rows(Kind.CRASH)
     start_keys, start_t = _first(pair[starts], t[starts])
     end_keys, end_t = _first(pair[ends], t[ends])
     duration = np.zeros(len(start_keys))
@@ -158,16 +167,18 @@ def classify(events: pd.DataFrame) -> pd.DataFrame:
 
     reason = final_reason[order]
     interested = count(interest)[order]
+    missing, missing_refused = missing[order], missing_refused[order]
     outcome = np.select(
         [
-            pd.isna(reason) | (reason == "deadline"),
-            (reason == "probe_empty") & (interested == 0),
-            reason == "probe_empty",
-            missing[order] == 0,
+            pd.isna(reason) | (reason == Reason.DEADLINE),
+            (missing == 0) & (interested == 0),
+            missing == 0,
+            missing == missing_refused,
+            reason == Reason.PROBE_EMPTY,
         ],
-        ["timeout", "empty", "probe_miss", "complete"],
-        default="premature",
-    )
+        [Outcome.TIMEOUT, Outcome.EMPTY, Outcome.COMPLETE, Outcome.EXCLUDED, Outcome.PROBE_MISS],
+        default=Outcome.PREMATURE,
+    ).astype(str)
     t_dispatch = t[dispatch]
     req = pd.DataFrame(
         {
@@ -180,9 +191,10 @@ def classify(events: pd.DataFrame) -> pd.DataFrame:
             "reason": reason,
             "outcome": outcome,
             "interested": interested,
-            "claims_at_probe": per_request(rows("probe"), value)[order],
+            "claims_at_probe": per_request(rows(Kind.PROBE), value)[order],
             "partials": np.nan_to_num(per_request(final, value)[order]).astype(int),
-            "late_partials": count(rows("partial_late"))[order],
+            "refused": count(refused)[order],
+            "late_partials": count(rows(Kind.PARTIAL_LATE))[order],
             "wasted_work": wasted[order],
         }
     )
@@ -220,6 +232,7 @@ def _typed(req: pd.DataFrame) -> pd.DataFrame:
             "index": int,
             "interested": int,
             "partials": int,
+            "refused": int,
             "late_partials": int,
         }
     )

@@ -1,17 +1,13 @@
 """The reference implementation of Trust Chain over Redis (redis-py asyncio).
 
-It imports nothing from the lab: a service can use it on its own.
+It runs the protocol core (``trustchain_lab.protocol``) and imports nothing from the lab:
+a service can use it on its own.
 """
 
+from ..protocol import Reason, variants
 from .bus import Bus, RedisBus, Subscription
-from .dispatcher import (
-    ALL_REPLIED,
-    CLAIMS_DRAINED,
-    DEADLINE,
-    PROBE_EMPTY,
-    Dispatcher,
-    FinalResponse,
-)
+from .claims import ClaimStore
+from .dispatcher import Dispatcher, FinalResponse
 from .endpoint import redis_client
 from .keys import Keys, check_name
 from .messages import MessageError, PartialMessage, TaskMessage
@@ -19,17 +15,15 @@ from .observe import Observer, Step
 from .worker import TaskRequest, Worker, always
 
 __all__ = [
-    "ALL_REPLIED",
-    "CLAIMS_DRAINED",
-    "DEADLINE",
-    "PROBE_EMPTY",
     "Bus",
+    "ClaimStore",
     "Dispatcher",
     "FinalResponse",
     "Keys",
     "MessageError",
     "Observer",
     "PartialMessage",
+    "Reason",
     "RedisBus",
     "Step",
     "Subscription",
@@ -39,4 +33,5 @@ __all__ = [
     "always",
     "check_name",
     "redis_client",
+    "variants",
 ]

@@ -1,34 +1,39 @@
-"""The task owner: broadcasts a task, collects partials, pops the claim list once per partial."""
+"""The task owner: broadcasts a task and runs the protocol core's collector over Redis."""
 
 from __future__ import annotations
 
 import asyncio
 import math
 import uuid
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
 
+from ..protocol import (
+    Close,
+    Collector,
+    Command,
+    Final,
+    Kind,
+    Note,
+    Pop,
+    ReadLength,
+    Reason,
+    SetTimer,
+    Timer,
+)
+from ..protocol import variant as protocol_variant
 from .bus import Bus
+from .claims import ClaimStore
 from .endpoint import Endpoint
 from .keys import Keys, check_name
-from .messages import (
-    MODE_CLAIM,
-    MODE_KNOWN,
-    MessageError,
-    PartialMessage,
-    TaskMessage,
-    encode_task,
-)
+from .messages import MessageError, PartialMessage, TaskMessage, encode_task
 from .observe import Observer, Step, emit
 
-CLAIMS_DRAINED = "claims_drained"  # a pop left the claim list empty
-PROBE_EMPTY = "probe_empty"  # the probe read an empty claim list: nobody is interested
-DEADLINE = "deadline"  # the deadline fired first
-ALL_REPLIED = "all_replied"  # known-recipients mode: every expected worker replied
-TTL_MARGIN = 5  # seconds a claim list outlives its request's deadline
+TTL_MARGIN = 5  # seconds a claim list (or a seal) outlives its request's deadline
 
 
 @dataclass(frozen=True)
@@ -37,7 +42,7 @@ class FinalResponse:
 
     task: str
     request_id: str
-    reason: str
+    reason: Reason
     partials: tuple[PartialMessage, ...]
 
     @property
@@ -52,6 +57,23 @@ class FinalResponse:
     @property
     def empty(self) -> bool:
         return not any(p.interested for p in self.partials)
+
+
+class _Flight:
+    """One request in flight: its collector and the commands waiting to be carried out."""
+
+    __slots__ = ("collector", "commands", "task", "wake")
+
+    def __init__(self, task: str, collector: Collector) -> None:
+        self.task = task
+        self.collector = collector
+        self.commands: deque[Command] = deque()
+        self.wake = asyncio.Event()
+
+    def feed(self, commands: list[Command]) -> None:
+        if commands:
+            self.commands.extend(commands)
+            self.wake.set()
 
 
 class Dispatcher(Endpoint):
@@ -79,131 +101,117 @@ class Dispatcher(Endpoint):
         )
         self.late_partials = 0
         self._reply_channel = self.keys.reply_channel(self.name)
-        self._pending: dict[str, tuple[str, asyncio.Queue[PartialMessage]]] = {}
+        self._flights: dict[str, _Flight] = {}
+        self._claims: ClaimStore | None = None
 
     def _channels(self) -> Sequence[str]:
         return [self._reply_channel]
 
+    async def start(self) -> None:
+        await super().start()
+        self._claims = ClaimStore(self.redis, self.keys)
+
     async def _on_message(self, msg: TaskMessage | PartialMessage) -> None:
         if not isinstance(msg, PartialMessage):
             raise MessageError("a task message on a reply channel")
-        pending = self._pending.get(msg.request_id)
-        if pending is None:
-            self._late(msg, "")
+        flight = self._flights.get(msg.request_id)
+        if flight is None:  # its answer was already given
+            self.late_partials += 1
+            step = Step(Kind.PARTIAL_LATE, self.name, "", msg.request_id, None, msg.worker)
+            emit(self.observer, step)
         else:
-            pending[1].put_nowait(msg)
-
-    def _late(self, msg: PartialMessage, task: str) -> None:
-        """A partial that arrived after its request's final response: counted, not used."""
-        self.late_partials += 1
-        emit(self.observer, Step("partial_late", self.name, task, msg.request_id, None, msg.worker))
+            flight.feed(flight.collector.partial(msg.worker, msg))
 
     async def dispatch(
         self,
         task: str,
         payload: Any = None,
         *,
+        variant: str = "seed",
         probe_window: float = 0.5,
         deadline: float = 30.0,
+        grace: float = 0.0,
         expect: int | None = None,
         parent: str | None = None,
     ) -> FinalResponse:
         """Broadcast ``task`` and wait for its final response.
 
-        Seed variant (``expect=None``): workers claim, one pop per partial, final when a pop
-        leaves the list empty; a probe ``probe_window`` seconds after dispatch answers empty
-        when the list is empty. ``expect=N``: known-recipients scatter-gather, no claim
-        list, final after N replies. Either way the answer is final at ``deadline``.
+        ``variant`` names the protocol (``trustchain_lab.protocol.variants()``); it travels
+        in the task message, so workers follow it. ``seed``: workers claim, one pop per
+        partial, final when a pop leaves the list empty, and a probe ``probe_window``
+        seconds after dispatch answers empty when the list is empty; ``grace`` > 0 waits
+        that long after the list empties and looks again. ``known`` needs ``expect`` (the
+        number of workers). Whatever the variant, the answer is final at ``deadline``.
         """
         check_name(task)
-        if not probe_window > 0:
-            raise ValueError(f"probe_window must be > 0 seconds, got {probe_window!r}")
-        if not (deadline > 0 and math.isfinite(deadline)):
-            raise ValueError(f"deadline must be a finite number > 0 seconds, got {deadline!r}")
-        if expect is not None and expect < 1:
-            raise ValueError(f"expect must be None or >= 1, got {expect!r}")
+        collector = protocol_variant(variant)(
+            probe_window=probe_window, deadline=deadline, grace=grace, expect=expect
+        )  # validates the timing, raising ValueError before anything is sent
         request_id = uuid.uuid4().hex
+        ttl = math.ceil(deadline) + TTL_MARGIN
         msg = TaskMessage(
             task=task,
             request_id=request_id,
             reply_to=self._reply_channel,
             payload=payload,
-            mode=MODE_CLAIM if expect is None else MODE_KNOWN,
+            variant=collector.name,
             parent=parent,
-            claim_ttl=math.ceil(deadline) + TTL_MARGIN,
+            claim_ttl=ttl,
         )
         data = encode_task(msg)  # refuses a payload JSON cannot hold, before anything is sent
         bus = self.bus
-        key = self.keys.claim_list(task, request_id)
-        queue: asyncio.Queue[PartialMessage] = asyncio.Queue()
-        self._pending[request_id] = (task, queue)
+        flight = _Flight(task, collector)
+        self._flights[request_id] = flight
         try:
-            emit(self.observer, Step("dispatch", self.name, task, request_id, None, parent))
-            await bus.publish(self.keys.task_channel(task), data)
-            reason, partials = await self._collect(
-                task, request_id, key, queue, msg.mode, probe_window, deadline, expect
-            )
+            emit(self.observer, Step(Kind.DISPATCH, self.name, task, request_id, None, parent))
+            receivers = await bus.publish(self.keys.task_channel(task), data)
+            flight.feed(collector.published(receivers))
+            return await self._carry_out(flight, request_id, ttl)
         finally:
-            del self._pending[request_id]
-        if msg.mode == MODE_CLAIM:
-            await self.redis.delete(key)
-        return FinalResponse(task, request_id, reason, tuple(partials))
+            self._flights.pop(request_id, None)
 
-    async def _collect(
-        self,
-        task: str,
-        request_id: str,
-        key: str,
-        queue: asyncio.Queue[PartialMessage],
-        mode: str,
-        probe_window: float,
-        deadline: float,
-        expect: int | None,
-    ) -> tuple[str, list[PartialMessage]]:
+    async def _carry_out(self, flight: _Flight, request_id: str, ttl: int) -> FinalResponse:
+        """Execute the collector's commands until the answer is given and cleaned up."""
         loop = asyncio.get_running_loop()
-        start = loop.time()
-        probe_at = start + probe_window if mode == MODE_CLAIM else math.inf
-        deadline_at = start + deadline
-        partials: list[PartialMessage] = []
-        reason = DEADLINE
+        claims = self._claims
+        assert claims is not None  # started
+        c, task, commands = flight.collector, flight.task, flight.commands
+        timers: dict[Timer, tuple[float, int]] = {}
+        answer: FinalResponse | None = None
         while True:
+            while commands:
+                cmd = commands.popleft()
+                if isinstance(cmd, Note):
+                    step = Step(cmd.kind, self.name, task, request_id, cmd.value, cmd.note)
+                    emit(self.observer, step)
+                    if cmd.kind is Kind.PARTIAL_LATE:
+                        self.late_partials += 1
+                elif isinstance(cmd, SetTimer):
+                    timers[cmd.timer] = (loop.time() + cmd.after, cmd.token)
+                elif isinstance(cmd, Pop):
+                    n = await claims.pop(task, request_id, seal=cmd.seal, ttl=ttl)
+                    flight.feed(c.counted(n))
+                elif isinstance(cmd, ReadLength):
+                    n = await claims.length(task, request_id, seal=cmd.seal, ttl=ttl)
+                    flight.feed(c.counted(n))
+                elif isinstance(cmd, Final):
+                    n = len(c.accepted)
+                    emit(
+                        self.observer, Step(Kind.FINAL, self.name, task, request_id, n, cmd.reason)
+                    )
+                    answer = FinalResponse(task, request_id, cmd.reason, tuple(c.accepted))
+                    self._flights.pop(request_id, None)  # later partials are late
+                elif isinstance(cmd, Close):
+                    await claims.close(task, request_id, seal=cmd.seal, ttl=ttl)
+            if answer is not None:
+                return answer
+            if not timers:
+                raise RuntimeError(f"request {request_id} waits with no timer set")
+            flight.wake.clear()
+            timer, (due, token) = min(timers.items(), key=lambda kv: kv[1][0])
             try:
-                async with asyncio.timeout_at(min(probe_at, deadline_at)):
-                    partial = await queue.get()
+                async with asyncio.timeout_at(due):
+                    await flight.wake.wait()
             except TimeoutError:
-                if loop.time() >= deadline_at:
-                    break
-                probe_at = math.inf
-                length = await self.redis.llen(key)
-                emit(self.observer, Step("probe", self.name, task, request_id, length))
-                if length == 0:
-                    reason = PROBE_EMPTY
-                    break
-                continue
-            partials.append(partial)
-            emit(
-                self.observer,
-                Step("partial_received", self.name, task, request_id, None, partial.worker),
-            )
-            if mode == MODE_KNOWN:
-                if len(partials) >= (expect or 0):
-                    reason = ALL_REPLIED
-                    break
-                continue
-            left = await self._pop(key)
-            emit(self.observer, Step("pop", self.name, task, request_id, left))
-            if left == 0:
-                reason = CLAIMS_DRAINED
-                break
-        emit(self.observer, Step("final", self.name, task, request_id, len(partials), reason))
-        while not queue.empty():  # arrived while the last pop was in flight: too late
-            self._late(queue.get_nowait(), task)
-        return reason, partials
-
-    async def _pop(self, key: str) -> int:
-        """Pop one claim and return how many the pop left, in one atomic step."""
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.lpop(key)
-            pipe.llen(key)
-            _, left = await pipe.execute()
-        return int(left)
+                del timers[timer]
+                flight.feed(c.timer(timer, token))

@@ -37,7 +37,11 @@ class Keys:
 
     - ``task_channel(task)``: the bus topic a task is broadcast on;
     - ``reply_channel(dispatcher)``: where one dispatcher receives every partial result;
-    - ``claim_list(task, request_id)``: the shared list ``{TaskName}-{RequestID}``.
+    - ``claim_list(task, request_id)``: the shared list ``{TaskName}-{RequestID}``;
+    - ``seal(task, request_id)``: present once the request is sealed (variant ``sealed``).
+
+    A request's keys share the hash tag ``{TaskName}-{RequestID}``, so a script that
+    touches both stays on one Redis Cluster slot.
     """
 
     prefix: str = "tc"
@@ -52,8 +56,12 @@ class Keys:
         return f"{self.prefix}:reply:{dispatcher}"
 
     def claim_list(self, task: str, request_id: str) -> str:
-        return f"{self.prefix}:claims:{task}-{request_id}"
+        return f"{self.prefix}:claims:{{{task}-{request_id}}}"
 
-    def pattern(self) -> str:
-        """A SCAN pattern matching every key of ours (the prefix is glob-free by construction)."""
-        return f"{self.prefix}:*"
+    def seal(self, task: str, request_id: str) -> str:
+        return f"{self.prefix}:sealed:{{{task}-{request_id}}}"
+
+    def pattern(self, kind: str = "*") -> str:
+        """A SCAN pattern matching every key of ours, or (``kind="claims"`` or ``"sealed"``)
+        the claim lists or seals only. The prefix is glob-free by construction."""
+        return f"{self.prefix}:*" if kind == "*" else f"{self.prefix}:{kind}:*"

@@ -11,9 +11,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-VERSION = 1
-MODE_CLAIM = "claim"  # the seed variant: workers push a claim before working
-MODE_KNOWN = "known"  # known-recipients scatter-gather: every worker replies, nobody claims
+from ..protocol import variant_names
+
+VERSION = 2  # 2: ``variant`` names the protocol variant (was ``mode``)
 
 
 class MessageError(ValueError):
@@ -28,7 +28,7 @@ class TaskMessage:
     request_id: str
     reply_to: str
     payload: Any
-    mode: str = MODE_CLAIM
+    variant: str = "seed"  # a name from protocol.variants(): workers follow its rules
     parent: str | None = None
     claim_ttl: int = 3600  # seconds the claim list may live (a backstop; it is deleted at the end)
 
@@ -61,7 +61,7 @@ def encode_task(msg: TaskMessage) -> bytes:
             "task": msg.task,
             "request_id": msg.request_id,
             "reply_to": msg.reply_to,
-            "mode": msg.mode,
+            "variant": msg.variant,
             "parent": msg.parent,
             "claim_ttl": msg.claim_ttl,
             "payload": msg.payload,
@@ -103,9 +103,9 @@ def decode(data: bytes | str) -> TaskMessage | PartialMessage:
         raise MessageError(f"unsupported version {obj.get('v')!r}")
     kind = obj.get("type")
     if kind == "task":
-        mode = _field(obj, "mode", str)
-        if mode not in (MODE_CLAIM, MODE_KNOWN):
-            raise MessageError(f"unknown mode {mode!r}")
+        variant = _field(obj, "variant", str)
+        if variant not in variant_names():
+            raise MessageError(f"unknown variant {variant!r}")
         claim_ttl = _field(obj, "claim_ttl", int)
         if claim_ttl < 1:
             raise MessageError(f"claim_ttl must be >= 1, got {claim_ttl}")
@@ -117,7 +117,7 @@ def decode(data: bytes | str) -> TaskMessage | PartialMessage:
             request_id=_field(obj, "request_id", str),
             reply_to=_field(obj, "reply_to", str),
             payload=obj.get("payload"),
-            mode=mode,
+            variant=variant,
             parent=parent,
             claim_ttl=claim_ttl,
         )

@@ -6,22 +6,16 @@ import logging
 from collections.abc import Callable
 from typing import NamedTuple
 
+from ..protocol import Kind
+
 log = logging.getLogger("trustchain_lab.chain")
 
 
 class Step(NamedTuple):
-    """One protocol step, as seen by ``actor``.
+    """One protocol step, as seen by ``actor``; ``protocol.Kind`` says what ``value`` and
+    ``note`` hold for each kind."""
 
-    ``kind`` is one of: ``dispatch`` (note: parent request id), ``probe`` (value: list
-    length read), ``partial_received`` (a partial taken into the answer; note: sending
-    worker), ``partial_late`` (a partial that came after the answer was decided; note:
-    worker), ``pop`` (value: items the pop left),
-    ``final`` (value: partials included; note: reason), ``deliver``, ``interest`` (value:
-    1 or 0), ``claim``, ``work_start``, ``work_end`` (note: "error" when the work raised),
-    ``partial_sent``.
-    """
-
-    kind: str
+    kind: Kind
     actor: str
     task: str
     request_id: str

@@ -13,10 +13,13 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from ..protocol import Action, Kind
+from ..protocol import variant as protocol_variant
 from .bus import Bus
+from .claims import ClaimStore
 from .endpoint import Endpoint
 from .keys import Keys, check_name
-from .messages import MODE_CLAIM, MessageError, PartialMessage, TaskMessage, encode_partial
+from .messages import MessageError, PartialMessage, TaskMessage, encode_partial
 from .observe import Observer, Step, emit
 
 log = logging.getLogger("trustchain_lab.chain")
@@ -45,11 +48,12 @@ def always(_: TaskRequest) -> bool:
 class Worker(Endpoint):
     """Serves the task names registered with ``on`` before ``start``.
 
-    For each delivered task: ``interested(request)`` decides (sync or async); if yes, the
-    worker pushes its claim (with a TTL, in the same round trip), awaits ``work(request)``
-    and publishes the result as its partial. An exception in ``work`` or a result JSON
-    cannot hold becomes an error partial, never a lost one. At most ``max_in_flight``
-    tasks are handled at once; more wait in the bus.
+    For each delivered task: ``interested(request)`` decides (sync or async); the task's
+    variant says what follows (``protocol.Collector.on_interest``): claim (with a TTL, in
+    one script; a refused claim means no work), work, decline, or nothing. ``work(request)``
+    is awaited and its result published as the partial. An exception in ``work`` or a
+    result JSON cannot hold becomes an error partial, never a lost one. At most
+    ``max_in_flight`` tasks are handled at once; more wait in the bus.
     """
 
     def __init__(
@@ -76,6 +80,11 @@ class Worker(Endpoint):
         self._handlers: dict[str, tuple[Work, Interest]] = {}
         self._slots = asyncio.Semaphore(max_in_flight)
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._claims: ClaimStore | None = None
+
+    async def start(self) -> None:
+        await super().start()
+        self._claims = ClaimStore(self.redis, self.keys)
 
     def on(self, task: str, work: Work, *, interested: Interest = always) -> None:
         """Register ``work`` (and its interest rule) for ``task``; call before ``start``."""
@@ -114,7 +123,7 @@ class Worker(Endpoint):
 
     async def _serve(self, msg: TaskMessage) -> None:
         obs, me, rid, task = self.observer, self.name, msg.request_id, msg.task
-        emit(obs, Step("deliver", me, task, rid))
+        emit(obs, Step(Kind.DELIVER, me, task, rid))
         work, interested = self._handlers[task]
         request = TaskRequest(task, rid, msg.payload, me, msg.parent)
         try:
@@ -126,19 +135,22 @@ class Worker(Endpoint):
             self.handler_errors += 1
             log.exception("%s: interest rule raised on %s/%s; not claiming", me, task, rid)
             wanted = False
-        emit(obs, Step("interest", me, task, rid, float(wanted)))
-        if not wanted:
-            if msg.mode != MODE_CLAIM:  # known recipients: everyone answers
-                await self._reply(msg, PartialMessage(rid, me, ok=True, interested=False))
+        emit(obs, Step(Kind.INTEREST, me, task, rid, float(wanted)))
+        rules = protocol_variant(msg.variant)
+        action = rules.on_interest(wanted)
+        if action is Action.DECLINE:
+            await self._reply(msg, PartialMessage(rid, me, ok=True, interested=False))
             return
-        if msg.mode == MODE_CLAIM:
-            key = self.keys.claim_list(task, rid)
-            async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.rpush(key, me)
-                pipe.expire(key, msg.claim_ttl)
-                await pipe.execute()
-            emit(obs, Step("claim", me, task, rid))
-        emit(obs, Step("work_start", me, task, rid))
+        if action is Action.NOTHING:
+            return
+        if action is Action.CLAIM:
+            assert self._claims is not None  # started
+            claimed = await self._claims.claim(task, rid, me, msg.claim_ttl, check_seal=rules.seals)
+            if not claimed:
+                emit(obs, Step(Kind.CLAIM_REFUSED, me, task, rid))
+                return
+            emit(obs, Step(Kind.CLAIM, me, task, rid))
+        emit(obs, Step(Kind.WORK_START, me, task, rid))
         try:
             partial = PartialMessage(rid, me, ok=True, result=await work(request))
             note = None
@@ -147,7 +159,7 @@ class Worker(Endpoint):
             log.exception("%s: work raised on %s/%s", me, task, rid)
             partial = PartialMessage(rid, me, ok=False, error=f"{type(exc).__name__}: {exc}")
             note = "error"
-        emit(obs, Step("work_end", me, task, rid, None, note))
+        emit(obs, Step(Kind.WORK_END, me, task, rid, None, note))
         await self._reply(msg, partial)
 
     async def _reply(self, msg: TaskMessage, partial: PartialMessage) -> None:
@@ -162,7 +174,7 @@ class Worker(Endpoint):
                 PartialMessage(partial.request_id, self.name, ok=False, error=str(exc))
             )
         await self.bus.publish(msg.reply_to, data)
-        emit(self.observer, Step("partial_sent", self.name, msg.task, msg.request_id))
+        emit(self.observer, Step(Kind.PARTIAL_SENT, self.name, msg.task, msg.request_id))
 
     async def close(self) -> None:
         """Stop taking tasks, cancel the ones in flight (no partial is sent for them), close."""

@@ -1,7 +1,6 @@
-"""The SimPy model of the same protocol: ``run_sim``, ``Network``, ``calibrate``."""
+"""The SimPy model: the protocol core run with modelled delays. No Redis here."""
 
-from .calibrate import Calibration, calibrate, measure
-from .model import run_sim
+from .model import Model
 from .network import Network
 
-__all__ = ["Calibration", "Network", "calibrate", "measure", "run_sim"]
+__all__ = ["Model", "Network"]

@@ -1,4 +1,4 @@
-"""The SimPy model of the seed variant (and of the known-recipients baseline).
+"""The SimPy model: the protocol core (``trustchain_lab.protocol``) run on modelled delays.
 
 What decides races and latency is represented explicitly:
 
@@ -9,21 +9,21 @@ What decides races and latency is represented explicitly:
   (in subscription order) ``k * per_subscriber + one_way`` after it was applied;
 - every client operation (sending a command, handling a message) costs ``client_cost`` of
   client CPU, one CPU per actor or one shared by all (``Network.shared_client_cpu``);
-- a dispatcher handles the partials of a request one at a time, each with its pop round
-  trip; the probe and the deadline wait while a pop or the probe is in flight, as the
-  reference implementation's single collecting coroutine does.
+- a dispatcher's per-request state machine (the same ``Collector`` the reference
+  implementation runs) has at most one claim-list command in flight; replies and timers
+  that come meanwhile wait for its answer.
 
-Queues are computed arithmetically when a command is sent (a FIFO server needs no SimPy
-resource), and list state is updated in send order. With a shared CPU, send order is
-server order; with one CPU per actor, two commands sent less than one CPU operation apart
-may be applied in the other order.
+Every claim-list script costs one command, whatever the variant. Queues are computed
+arithmetically when a command is sent (a FIFO server needs no SimPy resource), and list
+state is updated in send order. With a shared CPU, send order is server order; with one
+CPU per actor, two commands sent less than one CPU operation apart may be applied in the
+other order.
 """
 
 from __future__ import annotations
 
 import gc
 import math
-from collections import deque
 from heapq import heappush
 from itertools import chain
 from typing import Any
@@ -34,41 +34,40 @@ import simpy
 from simpy.events import NORMAL
 from tqdm import tqdm
 
-from ..chain.dispatcher import ALL_REPLIED, CLAIMS_DRAINED, DEADLINE, PROBE_EMPTY
+from ..protocol import (
+    Action,
+    Close,
+    Collector,
+    Final,
+    Kind,
+    MemoryClaims,
+    Note,
+    Pop,
+    ReadLength,
+    SetTimer,
+    variant,
+)
 from ..scenario import Scenario
-from ..trace import RunResult, classify
+from ..topology import Topology
 from .network import Network
 
-KINDS = (
-    "dispatch",
-    "deliver",
-    "interest",
-    "claim",
-    "work_start",
-    "crash",
-    "work_end",
-    "partial_sent",
-    "partial_received",
-    "partial_late",
-    "pop",
-    "probe",
-    "final",
+KINDS = tuple(Kind)
+CODE = {k: n for n, k in enumerate(KINDS)}
+DISPATCH, DELIVER, INTEREST, CLAIM, CLAIM_REFUSED, WORK_START, CRASH, WORK_END, PARTIAL_SENT = (
+    CODE[k]
+    for k in (
+        Kind.DISPATCH,
+        Kind.DELIVER,
+        Kind.INTEREST,
+        Kind.CLAIM,
+        Kind.CLAIM_REFUSED,
+        Kind.WORK_START,
+        Kind.CRASH,
+        Kind.WORK_END,
+        Kind.PARTIAL_SENT,
+    )
 )
-(
-    DISPATCH,
-    DELIVER,
-    INTEREST,
-    CLAIM,
-    WORK_START,
-    CRASH,
-    WORK_END,
-    PARTIAL_SENT,
-    PARTIAL_RECEIVED,
-    PARTIAL_LATE,
-    POP,
-    PROBE,
-    FINAL,
-) = range(len(KINDS))
+FINAL = CODE[Kind.FINAL]
 NAN = math.nan
 
 
@@ -107,42 +106,25 @@ class _Call:
 
 
 class _Request:
-    """State of one request at its dispatcher."""
+    """One request: the core's state machine and where the model keeps its own data."""
 
-    __slots__ = (
-        "busy",
-        "code",
-        "deadline_due",
-        "dispatcher",
-        "done",
-        "expect",
-        "i",
-        "on_final",
-        "partials",
-        "probe_due",
-        "probed",
-        "queue",
-        "task",
-    )
+    __slots__ = ("c", "code", "dispatcher", "i", "on_final", "task")
 
     def __init__(
         self,
+        c: Collector,
         code: int,
         task: int,
         i: int,
         dispatcher: int,
-        expect: int,
         on_final: tuple[_Request, int] | None,
     ) -> None:
-        self.code, self.task, self.i, self.dispatcher = code, task, i, dispatcher
-        self.expect, self.on_final = expect, on_final
-        self.queue: deque[int] = deque()
-        self.busy = self.done = self.probed = self.probe_due = self.deadline_due = False
-        self.partials = 0
+        self.c, self.code, self.task, self.i = c, code, task, i
+        self.dispatcher, self.on_final = dispatcher, on_final
 
 
 class Model:
-    """One simulated run of a scenario; ``run()`` returns the ``RunResult``."""
+    """One simulated run of a scenario; ``run()`` returns its events table and metadata."""
 
     def __init__(
         self, scenario: Scenario, network: Network | None = None, progress: bool | None = None
@@ -151,31 +133,34 @@ class Model:
         self.net = network or Network()
         self.progress = progress
         self.env = simpy.Environment()
-        self.slots = scenario.slots()
+        self.topology = topo = Topology.of(scenario)
         self.draws = scenario.draws()
-        self.known = scenario.variant == "known"
-        self.tasks = list(dict.fromkeys([scenario.task, *(s.task for s in self.slots)]))
-        self.task_code = {t: k for k, t in enumerate(self.tasks)}
-        self.actors = ["gateway", *dict.fromkeys(s.name for s in self.slots)]
-        actor_code = {a: k for k, a in enumerate(self.actors)}
-        self.slot_actor = [actor_code[s.name] for s in self.slots]
-        self.slot_sub = [
-            None if s.subtask is None else self.task_code[s.subtask] for s in self.slots
-        ]
-        self.subscribers: list[list[int]] = [
-            [s.index for s in self.slots if s.task == t] for t in self.tasks
-        ]
-        self.notes: dict[str, int] = {}
-        self.worker_note = [self._note(s.name) for s in self.slots]
-        self.reason_note = {
-            r: self._note(r) for r in (CLAIMS_DRAINED, PROBE_EMPTY, DEADLINE, ALL_REPLIED)
+        self.kind = variant(scenario.variant)
+        self.act = {w: self.kind.on_interest(w) for w in (True, False)}
+        self.check_seal = self.kind.seals
+        self.timing = {
+            "probe_window": scenario.probe_window,
+            "deadline": scenario.deadline,
+            "grace": scenario.grace,
         }
+        workers_on = topo.workers_on()
+        self.expect = [workers_on[t] if self.kind.needs_expect else None for t in topo.tasks]
+        self.tasks = list(topo.tasks)
+        task_code = {t: k for k, t in enumerate(self.tasks)}
+        self.actors = list(topo.actors)
+        actor_code = {a: k for k, a in enumerate(self.actors)}
+        self.slot_actor = [actor_code[s.name] for s in topo.slots]
+        self.slot_sub = [None if s.subtask is None else task_code[s.subtask] for s in topo.slots]
+        self.subscribers = topo.subscribers
+        self.notes: dict[str, int] = {}
+        self.worker_note = [self._note(s.name) for s in topo.slots]
         self.rids: list[str] = []
-        self.lists: dict[int, int] = {}  # claim list length by request code
+        self.claims = MemoryClaims()
         self.cpu_free = [0.0] * (1 if self.net.shared_client_cpu else len(self.actors))
         self.server_free = 0.0
         self.scheduled = 0  # SimPy events this run scheduled (and so processed)
         self.cpu_ops = 0  # client operations charged
+        self.commands = 0  # Redis commands sent
         self.trace = _Trace()
         self._append = self.trace.rows.append
         self._queue = self.env._queue
@@ -214,6 +199,7 @@ class Model:
 
     def command(self, sent: float, subscribers: int = 0) -> float:
         """A command leaving its client at ``sent``: when the server applies it."""
+        self.commands += 1
         arrive = sent + self._ow
         free = self.server_free
         applied = (arrive if arrive > free else free) + self._service
@@ -225,7 +211,7 @@ class Model:
     ) -> None:
         self._append((t, req.code, req.task, actor, kind, value, note))
 
-    # --- the dispatcher ---------------------------------------------------------------------
+    # --- the dispatcher: carry out the core's commands -------------------------------------
     def dispatch(
         self,
         task: int,
@@ -237,113 +223,61 @@ class Model:
         code = len(self.rids)
         self.rids.append(f"r{i}" if parent is None else f"r{i}.{code}")
         subs = self.subscribers[task]
-        expect = len(subs) if self.known else 0
-        req = _Request(code, task, i, dispatcher, expect, on_final)
+        c = self.kind(**self.timing, expect=self.expect[task])
+        req = _Request(c, code, task, i, dispatcher, on_final)
         now = self.env._now
-        self.rec(
-            now,
-            req,
-            dispatcher,
-            DISPATCH,
-            NAN,
-            -1 if parent is None else self._note(self.rids[parent.code]),
-        )
+        parent_note = -1 if parent is None else self._note(self.rids[parent.code])
+        self.rec(now, req, dispatcher, DISPATCH, NAN, parent_note)
         applied = self.command(self.cpu(dispatcher, now), len(subs))
         ps, ow = self._ps, self._ow
         for k, j in enumerate(subs):
             self.at(applied + (k + 1) * ps + ow, self.task_arrives, (req, j))
         start = applied + len(subs) * ps + ow  # the publish returned: collecting starts
-        if not self.known:
-            self.at(start + self.sc.probe_window, self.probe_timer, req)
-        self.at(start + self.sc.deadline, self.deadline_timer, req)
+        self.carry_out(req, start, c.published(len(subs)))
+
+    def carry_out(self, req: _Request, t: float, commands: list) -> None:
+        """Execute the core's commands for ``req`` from time ``t``, in order."""
+        d = req.dispatcher
+        finished = False
+        for cmd in commands:
+            kind = type(cmd)
+            if kind is Note:
+                note = -1 if cmd.note is None else self.worker_note[cmd.note]
+                value = NAN if cmd.value is None else cmd.value
+                self._append((t, req.code, req.task, d, CODE[cmd.kind], value, note))
+            elif kind is Pop:
+                applied = self.command(self.cpu(d, t))
+                n = self.claims.pop(req.code, cmd.seal)
+                self.at(applied + self._ow, self.counted, (req, n))
+            elif kind is SetTimer:
+                self.at(t + cmd.after, self.timer_fired, (req, cmd.timer, cmd.token))
+            elif kind is ReadLength:
+                applied = self.command(self.cpu(d, t))
+                n = self.claims.length(req.code, cmd.seal)
+                self.at(applied + self._ow, self.counted, (req, n))
+            elif kind is Final:
+                finished = True
+                self.rec(t, req, d, FINAL, len(req.c.accepted), self._note(str(cmd.reason)))
+            elif kind is Close:  # dispatch() returns once the server answered
+                t = self.command(self.cpu(d, t)) + self._ow
+                self.claims.close(req.code, cmd.seal)
+        if finished:
+            if req.on_final is not None:
+                self.at(t, self.work_done, req.on_final)
+            else:
+                self.at(t, self.request_done, None)
 
     def partial_arrives(self, ev: _Call) -> None:
         req, j = ev._value
-        done = self.cpu(req.dispatcher, self.env._now)
-        if req.done:
-            self.rec(done, req, req.dispatcher, PARTIAL_LATE, NAN, self.worker_note[j])
-            return
-        req.queue.append(j)
-        if not req.busy:
-            self.take_next(req, done)
-
-    def take_next(self, req: _Request, t: float) -> None:
-        j = req.queue.popleft()
-        req.partials += 1
-        self.rec(t, req, req.dispatcher, PARTIAL_RECEIVED, NAN, self.worker_note[j])
-        if self.known:
-            if req.partials >= req.expect:
-                self.final(req, t, ALL_REPLIED)
-            elif req.queue:
-                self.take_next(req, t)
-            return
-        req.busy = True
-        applied = self.command(self.cpu(req.dispatcher, t))
-        left = self.lists.get(req.code, 0) - 1  # LPOP then LLEN, atomically
-        if left <= 0:
-            self.lists.pop(req.code, None)
-            left = 0
-        else:
-            self.lists[req.code] = left
-        self.at(applied + self._ow, self.counted, (req, POP, left))
+        self.carry_out(req, self.cpu(req.dispatcher, self.env._now), req.c.partial(j))
 
     def counted(self, ev: _Call) -> None:
-        """A pop or the probe came back with the list length it left or read."""
-        req, kind, length = ev._value
-        now = self.env._now
-        self.rec(now, req, req.dispatcher, kind, length)
-        req.busy = False
-        if length == 0:
-            self.final(req, now, CLAIMS_DRAINED if kind == POP else PROBE_EMPTY)
-        else:
-            self.resume(req, now)
+        req, n = ev._value
+        self.carry_out(req, self.env._now, req.c.counted(n))
 
-    def resume(self, req: _Request, now: float) -> None:
-        """After a round trip: more partials first, then a timer that came due meanwhile."""
-        if req.queue:
-            self.take_next(req, now)
-        elif req.deadline_due:
-            self.final(req, now, DEADLINE)
-        elif req.probe_due:
-            self.probe(req, now)
-
-    def probe_timer(self, ev: _Call) -> None:
-        req = ev._value
-        if req.done or req.probed:
-            return
-        if req.busy or req.queue:
-            req.probe_due = True
-        else:
-            self.probe(req, self.env._now)
-
-    def probe(self, req: _Request, now: float) -> None:
-        req.probed, req.probe_due, req.busy = True, False, True
-        applied = self.command(self.cpu(req.dispatcher, now))
-        self.at(applied + self._ow, self.counted, (req, PROBE, self.lists.get(req.code, 0)))
-
-    def deadline_timer(self, ev: _Call) -> None:
-        req = ev._value
-        if req.done:
-            return
-        if req.busy:
-            req.deadline_due = True
-        else:
-            self.final(req, self.env._now, DEADLINE)
-
-    def final(self, req: _Request, t: float, reason: str) -> None:
-        req.done = True
-        d = req.dispatcher
-        self.rec(t, req, d, FINAL, req.partials, self.reason_note[reason])
-        while req.queue:
-            self.rec(t, req, d, PARTIAL_LATE, NAN, self.worker_note[req.queue.popleft()])
-        returned = t
-        if not self.known:  # DEL the claim list; dispatch() returns after its reply
-            returned = self.command(self.cpu(d, t)) + self._ow
-            self.lists.pop(req.code, None)
-        if req.on_final is not None:
-            self.at(returned, self.work_done, req.on_final)
-        else:
-            self.at(returned, self.request_done, None)
+    def timer_fired(self, ev: _Call) -> None:
+        req, timer, token = ev._value
+        self.carry_out(req, self.env._now, req.c.timer(timer, token))
 
     # --- the workers ------------------------------------------------------------------------
     def task_arrives(self, ev: _Call) -> None:
@@ -358,14 +292,18 @@ class Model:
         i, w, now = req.i, self.slot_actor[j], self.env._now
         wanted = bool(self.draws.interested[i, j])
         self.rec(now, req, w, INTEREST, 1.0 if wanted else 0.0)
-        if not wanted:
-            if self.known:
-                self.reply(req, j, now)
+        action = self.act[wanted]
+        if action is Action.NOTHING:
+            return
+        if action is Action.DECLINE:
+            self.reply(req, j, now)
             return
         start = now
-        if not self.known:
-            start = self.command(self.cpu(w, now)) + self._ow  # RPUSH + EXPIRE
-            self.lists[req.code] = self.lists.get(req.code, 0) + 1
+        if action is Action.CLAIM:
+            start = self.command(self.cpu(w, now)) + self._ow
+            if not self.claims.claim(req.code, self.check_seal):
+                self.rec(start, req, w, CLAIM_REFUSED)
+                return
             self.rec(start, req, w, CLAIM)
         self.rec(start, req, w, WORK_START)
         if self.draws.crashed[i, j]:
@@ -388,7 +326,7 @@ class Model:
         self.reply(req, j, now)
 
     def reply(self, req: _Request, j: int, now: float) -> None:
-        """Publish the partial on the dispatcher's reply channel (one subscriber)."""
+        """Publish the partial (or decline) on the dispatcher's reply channel."""
         w = self.slot_actor[j]
         applied = self.command(self.cpu(w, now), 1)
         arrives = applied + self._ps + self._ow
@@ -409,7 +347,8 @@ class Model:
             self.next_index += 1
             self.dispatch(0, self.next_index - 1, 0, None, None)
 
-    def run(self) -> RunResult:
+    def run(self) -> tuple[pd.DataFrame, dict[str, Any]]:
+        """Simulate every request; the events table and the run's metadata."""
         self.bar = tqdm(
             total=self.sc.requests,
             desc="sim requests",
@@ -427,14 +366,15 @@ class Model:
                 gc.enable()
             self.bar.update(self.finished % 1000)
             self.bar.close()
-        events = self.events()
         meta = {
             "network": self.net.to_dict(),
             "simpy_events": self.scheduled,
             "client_ops": self.cpu_ops,
+            "redis_commands": self.commands,
+            "claim_lists_left": len(self.claims.lists),  # recreated by claims after the answer
             "sim_seconds": float(self.env.now),
         }
-        return RunResult("sim", self.sc, events, classify(events), meta)
+        return self.events(), meta
 
     def events(self) -> pd.DataFrame:
         raw = self.trace.array()
@@ -451,19 +391,8 @@ class Model:
                 "request_id": cat(1, self.rids),
                 "task": cat(2, self.tasks),
                 "actor": cat(3, self.actors),
-                "kind": cat(4, list(KINDS)),
+                "kind": cat(4, [str(k) for k in KINDS]),
                 "value": raw[:, 5].copy(),
                 "note": cat(6, notes),
             }
         )
-
-
-def run_sim(
-    scenario: Scenario, network: Network | None = None, *, progress: bool | None = None
-) -> RunResult:
-    """Run ``scenario`` in the SimPy model; the result has the schema of ``run_redis``'s."""
-    if not isinstance(scenario, Scenario):
-        raise TypeError(f"scenario must be a Scenario, got {type(scenario).__name__}")
-    if network is not None and not isinstance(network, Network):
-        raise TypeError(f"network must be a Network, got {type(network).__name__}")
-    return Model(scenario, network, progress).run()

@@ -1,4 +1,4 @@
-"""Fit the model's ``Network`` to a real Redis in a few seconds."""
+"""Fit the model's ``Network`` to a real Redis in a few seconds (it runs both backends)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 from redis.asyncio import Redis
 
-from ..target import RedisTarget, redis_target
-from .network import Network
+from .sim import Model, Network
+from .target import RedisTarget, redis_target
 
 PINGS = 400  # sequential round trips for the latency
 CONCURRENT = 32  # coroutines saturating the client CPU
@@ -102,9 +102,8 @@ async def _protocol_step_cost(target: RedisTarget) -> float:
     """Client CPU per protocol step: a saturated in-process run of the real implementation
     (one worker, zero work, many requests in flight), its busy time divided by the number
     of client operations the model charges for the same scenario."""
-    from ..run_redis import arun_redis
-    from ..scenario import Scenario
-    from .model import Model
+    from .run_redis import arun_redis
+    from .scenario import Scenario
 
     sc = Scenario(
         task="Calibrate",
@@ -117,7 +116,7 @@ async def _protocol_step_cost(target: RedisTarget) -> float:
     result = await arun_redis(sc, target.url, progress=False)
     req = result.requests
     busy = float(req["t_final"].max() - req["t_dispatch"].min())
-    ops = Model(sc, Network.zero()).run().meta["client_ops"]
+    ops = Model(sc, Network.zero()).run()[1]["client_ops"]
     return busy / ops
 
 

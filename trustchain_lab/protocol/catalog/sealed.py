@@ -1,0 +1,26 @@
+"""``sealed``: the seed's claim list, and the read that ends a request seals it."""
+
+from __future__ import annotations
+
+from ..collector import ClaimCollector
+from ..commands import Close, Command
+from ..registry import register
+from ..vocab import Reason
+
+
+@register
+class Sealed(ClaimCollector):
+    """As ``seed``, but the pop (or probe, or grace recheck) that finds the list empty
+    also seals the request, in the same atomic step; a claim is refused once the request
+    is sealed and the worker skips the work. At the deadline the list is deleted and the
+    request sealed in one step. The race stays; it becomes the outcome ``excluded``."""
+
+    name = "sealed"
+    guarantee = "no wasted work, no claim list recreated; a late claimer is 'excluded'"
+    rank = 2
+    seals = True
+    __slots__ = ()
+
+    def _on_final(self, reason: Reason, out: list[Command]) -> None:
+        if reason is Reason.DEADLINE:  # the list may still hold claims: drop them, seal
+            out.append(Close(seal=True))

@@ -1,0 +1,261 @@
+"""The dispatcher side of one request, as a state machine with no I/O and no clock.
+
+Inputs: ``published(receivers)`` once the broadcast returned, ``partial(worker, item)``
+for every reply, ``counted(n)`` for the answer of the claim-list command in flight,
+``timer(timer, token)`` when a timer set by a ``SetTimer`` fires. Each returns the
+commands (``protocol.commands``) to carry out, in order. At most one claim-list command
+is in flight at a time: replies that come meanwhile wait in the machine, and a timer
+that fires meanwhile is acted on when the answer is back (replies first).
+
+A variant is a subclass that sets the class attributes below and overrides two hooks:
+``_on_published`` (what to start once the broadcast is out) and ``_on_accepted`` (what a
+reply taken into the answer leads to). ``ClaimCollector`` and ``CountCollector`` are the
+two families: claims on a shared list, or a count of expected replies.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from typing import Any, ClassVar
+
+from .commands import Command, Final, Note, Pop, ReadLength, SetTimer
+from .vocab import Action, Kind, Reason, Timer
+
+
+def _seconds(name: str, value: float, *, zero_ok: bool = False) -> float:
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or value < 0 or (value == 0 and not zero_ok):
+        bound = ">= 0" if zero_ok else "> 0"
+        raise ValueError(f"{name} must be a finite number of seconds {bound}, got {value!r}")
+    return float(value)
+
+
+class Collector:
+    """One request at its dispatcher; subclasses are the protocol's variants."""
+
+    name: ClassVar[str] = ""
+    guarantee: ClassVar[str] = ""  # one line: what the variant promises
+    rank: ClassVar[int] = 100  # position in ``variants()``
+    claims: ClassVar[bool] = False  # interested workers push a claim before working
+    seals: ClassVar[bool] = False  # claims onto a finished request are refused
+    declines: ClassVar[bool] = False  # uninterested receivers answer with a decline
+    takes_grace: ClassVar[bool] = False  # the ``grace`` parameter applies
+    needs_expect: ClassVar[bool] = False  # the dispatcher must say how many will answer
+
+    __slots__ = (
+        "_deadline_due",
+        "_grace_due",
+        "_grace_token",
+        "_in_grace",
+        "_probe_due",
+        "_probed",
+        "_queue",
+        "_replied",
+        "_started",
+        "accepted",
+        "busy",
+        "deadline",
+        "done",
+        "expect",
+        "grace",
+        "probe_window",
+        "reason",
+        "tag",
+    )
+
+    def __init__(
+        self,
+        *,
+        probe_window: float = 0.5,
+        deadline: float = 30.0,
+        grace: float = 0.0,
+        expect: int | None = None,
+        tag: Any = None,
+    ) -> None:
+        self.probe_window = _seconds("probe_window", probe_window)
+        self.deadline = _seconds("deadline", deadline)
+        self.grace = _seconds("grace", grace, zero_ok=True)
+        if self.grace and not self.takes_grace:
+            raise ValueError(f"grace does not apply to variant {self.name!r}")
+        if self.needs_expect:
+            if isinstance(expect, bool) or not isinstance(expect, int) or expect < 1:
+                raise ValueError(f"variant {self.name!r} needs expect >= 1, got {expect!r}")
+        elif expect is not None:
+            raise ValueError(f"expect applies to variant 'known' only, not {self.name!r}")
+        self.expect = expect
+        self.tag = tag  # the executor's own per-request data
+        self.accepted: list[Any] = []  # items of the replies taken into the answer
+        self.busy: Kind | None = None  # the claim-list command in flight, if any
+        self.done = False
+        self.reason: Reason | None = None
+        self._queue: deque[tuple[Any, Any]] = deque()
+        self._replied: set[Any] = set()
+        self._started = self._probed = self._in_grace = False
+        self._probe_due = self._deadline_due = self._grace_due = False
+        self._grace_token = 0
+
+    # --- worker side ----------------------------------------------------------------------
+    @classmethod
+    def on_interest(cls, interested: bool) -> Action:
+        """What a worker that received this variant's task does."""
+        if interested:
+            return Action.CLAIM if cls.claims else Action.WORK
+        return Action.DECLINE if cls.declines else Action.NOTHING
+
+    # --- inputs ---------------------------------------------------------------------------
+    def published(self, receivers: int) -> list[Command]:
+        """The broadcast returned; ``receivers`` is what the bus says it reached."""
+        out: list[Command] = []
+        self._started = True
+        self._on_published(receivers, out)
+        if not self.done:
+            out.append(SetTimer(Timer.DEADLINE, self.deadline))
+            self._resume(out)
+        return out
+
+    def partial(self, worker: Any, item: Any = None) -> list[Command]:
+        """A reply of ``worker`` arrived (``item`` is kept in ``accepted`` if taken)."""
+        if self.done:
+            return [Note(Kind.PARTIAL_LATE, None, worker)]
+        if worker in self._replied:
+            return [Note(Kind.PARTIAL_DUPLICATE, None, worker)]
+        self._replied.add(worker)
+        self._queue.append((worker, item))
+        out: list[Command] = []
+        if self._started and self.busy is None:
+            self._take(out)
+        return out
+
+    def counted(self, n: int) -> list[Command]:
+        """The claim-list command in flight answered ``n`` (claims left or read)."""
+        kind, self.busy = self.busy, None
+        if kind is None:
+            raise RuntimeError("counted() with no claim-list command in flight")
+        out: list[Command] = [Note(kind, n)]
+        if n == 0:
+            if kind is Kind.POP and self.grace:
+                self._in_grace = True
+                self._grace_token += 1
+                out.append(SetTimer(Timer.GRACE, self.grace, self._grace_token))
+            else:
+                empty = kind is Kind.PROBE
+                self._final(Reason.PROBE_EMPTY if empty else Reason.CLAIMS_DRAINED, out)
+                return out
+        elif kind is Kind.RECHECK:
+            self._in_grace = False  # a late claimer showed up: wait for its reply
+        self._resume(out)
+        return out
+
+    def timer(self, timer: Timer, token: int = 0) -> list[Command]:
+        """A timer fired (stale ones, e.g. an earlier grace period's, are ignored)."""
+        out: list[Command] = []
+        if self.done:
+            return out
+        idle = self.busy is None and not self._queue
+        if timer is Timer.DEADLINE:
+            if idle:
+                self._final(Reason.DEADLINE, out)
+            else:
+                self._deadline_due = True
+        elif timer is Timer.PROBE:
+            if self._probed:
+                return out
+            if self._in_grace:  # the grace recheck will read the list anyway
+                self._probed = True
+            elif idle:
+                self._read(Kind.PROBE, out)
+            else:
+                self._probe_due = True
+        elif timer is Timer.GRACE and token == self._grace_token and self._in_grace:
+            if idle:
+                self._read(Kind.RECHECK, out)
+            else:
+                self._grace_due = True
+        return out
+
+    # --- hooks of the variants ------------------------------------------------------------
+    def _on_published(self, receivers: int, out: list[Command]) -> None:
+        raise NotImplementedError
+
+    def _on_accepted(self, out: list[Command]) -> None:
+        raise NotImplementedError
+
+    def _on_final(self, reason: Reason, out: list[Command]) -> None:
+        """Clean-up after the answer (e.g. delete the claim list); nothing by default."""
+
+    # --- the machinery --------------------------------------------------------------------
+    def _take(self, out: list[Command]) -> None:
+        """Take queued replies into the answer while nothing is in flight."""
+        queue = self._queue
+        while queue and self.busy is None and not self.done:
+            worker, item = queue.popleft()
+            self._in_grace = False
+            self.accepted.append(item)
+            out.append(Note(Kind.PARTIAL_RECEIVED, None, worker))
+            self._on_accepted(out)
+
+    def _resume(self, out: list[Command]) -> None:
+        """When idle: replies first, then a timer that came due meanwhile."""
+        if self._queue:
+            self._take(out)
+        if self.busy is not None or self.done:
+            return
+        if self._deadline_due:
+            self._final(Reason.DEADLINE, out)
+        elif self._probe_due:
+            self._read(Kind.PROBE, out)
+        elif self._grace_due and self._in_grace:
+            self._read(Kind.RECHECK, out)
+
+    def _read(self, why: Kind, out: list[Command]) -> None:
+        if why is Kind.PROBE:
+            self._probed, self._probe_due = True, False
+        else:
+            self._grace_due = False
+        self.busy = why
+        out.append(ReadLength(why, self.seals))
+
+    def _pop(self, out: list[Command]) -> None:
+        self.busy = Kind.POP
+        out.append(Pop(self.seals and not self.grace))  # with grace, the recheck seals
+
+    def _final(self, reason: Reason, out: list[Command]) -> None:
+        self.done, self.reason = True, reason
+        out.append(Final(reason))
+        while self._queue:
+            out.append(Note(Kind.PARTIAL_LATE, None, self._queue.popleft()[0]))
+        self._on_final(reason, out)
+
+
+class ClaimCollector(Collector):
+    """Workers claim on the list ``{Task}-{RequestID}``; one pop per reply; a probe."""
+
+    claims = True
+    takes_grace = True
+    __slots__ = ()
+
+    def _on_published(self, receivers: int, out: list[Command]) -> None:
+        out.append(SetTimer(Timer.PROBE, self.probe_window))
+
+    def _on_accepted(self, out: list[Command]) -> None:
+        self._pop(out)
+
+
+class CountCollector(Collector):
+    """Every receiver answers (a partial or a decline); final when the count is in."""
+
+    declines = True
+    __slots__ = ("expected",)
+
+    def _on_published(self, receivers: int, out: list[Command]) -> None:
+        self.expected = self._expected(receivers)
+        if self.expected == 0:
+            self._final(Reason.NO_RECEIVERS, out)
+
+    def _expected(self, receivers: int) -> int:
+        raise NotImplementedError
+
+    def _on_accepted(self, out: list[Command]) -> None:
+        if len(self.accepted) >= self.expected:
+            self._final(Reason.ALL_REPLIED, out)
