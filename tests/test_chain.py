@@ -15,8 +15,10 @@ from trustchain_lab.chain import (
 
 
 @contextlib.asynccontextmanager
-async def system(make_client, workers, *, observer=None):
-    """A started dispatcher and workers on fresh clients, all closed (with clients) after."""
+async def system(make_client, workers, *, observer=None, seals_stay=False):
+    """A started dispatcher and workers on fresh clients, all closed (with clients) after.
+
+    Afterwards Redis holds no key of ours, except seals (with their TTL) if ``seals_stay``."""
     clients = []
 
     def client():
@@ -39,6 +41,13 @@ async def system(make_client, workers, *, observer=None):
         for e in (dispatcher, *ws):
             await e.close()
         leftover = [k async for k in clients[0].scan_iter(match="t:*")]
+        if seals_stay:
+            seals = [k for k in leftover if k.startswith(b"t:sealed:")]
+            ttls = [await clients[0].ttl(k) for k in seals]
+            if seals:
+                await clients[0].delete(*seals)
+            assert all(0 < t <= 10 for t in ttls), ttls
+            leftover = [k for k in leftover if k not in seals]
         for c in clients:
             await c.aclose()
         assert leftover == [], "a finished request left keys of ours in Redis"
@@ -253,3 +262,57 @@ async def test_a_claim_redis_refuses_is_counted_not_lost_silently(make_client, c
         await dead.aclose()
     assert final.reason == Reason.PROBE_EMPTY
     assert w.redis_errors == 1 and "Redis failed on Foo" in caplog.text
+
+
+async def test_ack_answers_at_once_when_the_broadcast_reaches_nobody(make_client):
+    async with system(make_client, [("a", "Foo", result_of("a"), yes)]) as (d, _):
+        final = await d.dispatch("Nobody", variant="ack", deadline=5)
+    assert final.reason == Reason.NO_RECEIVERS and final.partials == () and final.empty
+
+
+async def test_ack_waits_for_a_reply_or_a_decline_from_every_receiver(make_client):
+    steps: list[Step] = []
+    workers = [("a", "Foo", result_of("a", 0.02), yes), ("b", "Foo", result_of("b"), no)]
+    async with system(make_client, workers, observer=steps.append) as (d, _):
+        final = await d.dispatch("Foo", variant="ack", deadline=5)
+    assert final.reason == Reason.ALL_REPLIED and len(final.partials) == 2
+    assert [r["by"] for r in final.results] == ["a"]
+    assert not [s for s in steps if s.kind in ("claim", "probe", "pop")]  # no claim list
+
+
+async def test_sealed_refuses_a_claim_after_the_answer_and_the_worker_skips_the_work(make_client):
+    steps: list[Step] = []
+    calls = []
+
+    async def late_interest(_):
+        await asyncio.sleep(0.2)  # decides after the probe sealed the request
+        return True
+
+    async def work(req):
+        calls.append(req.request_id)
+        return "x"
+
+    async with system(
+        make_client, [("w", "Foo", work, late_interest)], observer=steps.append, seals_stay=True
+    ) as (d, (w,)):
+        final = await d.dispatch("Foo", variant="sealed", probe_window=0.05, deadline=5)
+        assert await w.drain(5)
+    assert final.reason == Reason.PROBE_EMPTY
+    assert calls == []
+    assert [s.kind for s in steps if s.actor == "w"][-1] == "claim_refused"
+
+
+async def test_a_bad_variant_or_timing_is_refused_before_anything_is_sent(make_client):
+    steps: list[Step] = []
+    async with system(make_client, [("a", "Foo", result_of("a"), yes)], observer=steps.append) as (
+        d,
+        _,
+    ):
+        with pytest.raises(ValueError, match="unknown variant 'nope'; choose from seed"):
+            await d.dispatch("Foo", variant="nope")
+        with pytest.raises(ValueError, match="needs expect"):
+            await d.dispatch("Foo", variant="known")
+        with pytest.raises(ValueError, match="grace does not apply"):
+            await d.dispatch("Foo", variant="ack", grace=0.1)
+        await asyncio.sleep(0.05)
+    assert steps == []

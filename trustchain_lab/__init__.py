@@ -8,39 +8,45 @@ protocol core in ``trustchain_lab.protocol``; the reference implementation over 
 ``trustchain_lab.chain``.
 """
 
-from .calibrate import calibrate
-from .dists import Const, Dist, Empirical, Exponential, LogNormal, Uniform
-from .protocol import Outcome, Reason, variants
-from .run_redis import arun_redis, run_redis
-from .run_sim import run_sim
-from .scenario import Scenario, SubTask, WorkerSpec
-from .sim import Network
-from .target import FakeRedisWarning, NoRedisError
-from .topology import Topology
-from .trace import OUTCOMES, RunResult, classify
+from importlib import import_module
+from typing import Any
 
-__all__ = [
-    "OUTCOMES",
-    "Const",
-    "Dist",
-    "Empirical",
-    "Exponential",
-    "FakeRedisWarning",
-    "LogNormal",
-    "Network",
-    "NoRedisError",
-    "Outcome",
-    "Reason",
-    "RunResult",
-    "Scenario",
-    "SubTask",
-    "Topology",
-    "Uniform",
-    "WorkerSpec",
-    "arun_redis",
-    "calibrate",
-    "classify",
-    "run_redis",
-    "run_sim",
-    "variants",
-]
+_EXPORTS = {  # name -> module that defines it; imported on first use, so that importing
+    # trustchain_lab.protocol or trustchain_lab.chain loads neither the lab nor its deps
+    "Const": "dists",
+    "Dist": "dists",
+    "Empirical": "dists",
+    "Exponential": "dists",
+    "LogNormal": "dists",
+    "Uniform": "dists",
+    "Outcome": "protocol",
+    "Reason": "protocol",
+    "variants": "protocol",
+    "Scenario": "scenario",
+    "SubTask": "scenario",
+    "WorkerSpec": "scenario",
+    "Topology": "topology",
+    "Network": "sim",
+    "run_sim": "run_sim",
+    "run_redis": "run_redis",
+    "arun_redis": "run_redis",
+    "calibrate": "calibrate",
+    "FakeRedisWarning": "target",
+    "NoRedisError": "target",
+    "OUTCOMES": "trace",
+    "RunResult": "trace",
+    "classify": "trace",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'trustchain_lab' has no attribute {name!r}")
+    value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

@@ -91,3 +91,26 @@ def two_worker_race_probability(claim_mean: float, work_mean: float) -> float:
     if not (claim_mean > 0 and work_mean > 0):
         raise ValueError("claim_mean and work_mean must be > 0")
     return claim_mean / (claim_mean + work_mean)
+
+
+def two_worker_grace_race_probability(claim_mean: float, work_mean: float, grace: float) -> float:
+    """P(premature) for two always-interested workers with a grace period G:
+    exp(-G/c) · c / (c + w).
+
+    Assumptions as ``two_worker_race_probability`` (claim delays Exponential(mean c), work
+    times Exponential(mean w), zero network, a probe window far beyond the claims), and the
+    dispatcher, when a pop leaves the list empty, waits G and reads the length again,
+    answering only if it is still 0.
+
+    Derivation. Without grace the first finisher's pop empties the list exactly when the
+    other worker has not claimed yet; that event has probability c / (c + w) (see
+    ``two_worker_race_probability``). Given it, the other worker's claim is still ahead,
+    and by the memorylessness of the exponential its remaining delay is again
+    Exponential(mean c), independent of the past. The answer is premature only if that
+    remaining delay exceeds G: probability exp(-G/c). Otherwise the recheck sees its claim,
+    the dispatcher waits for its reply, pops the list empty again, and after one more grace
+    period (no claimer is left) answers complete. Multiplying: exp(-G/c) · c / (c + w).
+    """
+    if not grace >= 0 or not math.isfinite(grace):
+        raise ValueError(f"grace must be a finite number >= 0, got {grace!r}")
+    return math.exp(-grace / claim_mean) * two_worker_race_probability(claim_mean, work_mean)

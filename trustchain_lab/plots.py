@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import pandas as pd
 
-if TYPE_CHECKING:
-    from .trace import RunResult
+from .protocol import Kind
+
+
+class RunResult(Protocol):
+    """What the pictures read of a ``trace.RunResult`` (no import: trace uses this module)."""
+
+    events: pd.DataFrame
+    requests: pd.DataFrame
+
+    def top_level(self) -> pd.DataFrame: ...
+
 
 _BUS, _REDIS, _CLIENT = "Message BUS", "Redis", "Client"
 
@@ -41,56 +50,70 @@ def to_mermaid(result: RunResult, request_id: str | None = None) -> str:
     """One request as a Mermaid ``sequenceDiagram`` in the style of the seed's diagram."""
     ev = request_events(result, request_id)
     root = ev["request_id"].astype(str).iloc[0]
-    dispatchers = list(dict.fromkeys(ev.loc[ev["kind"] == "dispatch", "actor"].astype(str)))
+    dispatchers = list(dict.fromkeys(ev.loc[ev["kind"] == Kind.DISPATCH, "actor"].astype(str)))
     workers = [a for a in dict.fromkeys(ev["actor"].astype(str)) if a not in dispatchers]
     workers += [d for d in dispatchers[1:] if d not in workers]
     lines = ["sequenceDiagram", "  autonumber", f"  actor C as {_CLIENT}"]
     lines += [f"  participant {_alias(d)} as {d}" for d in dispatchers[:1]]
     lines += [f"  participant R as {_REDIS}", f"  participant M as {_BUS}"]
     lines += [f"  participant {_alias(w)} as {w}" for w in workers]
+    declined: set[tuple[str, str]] = set()  # (request, worker) that answered "not interested"
     for row in ev.itertuples(index=False):
         a, k, ms = _alias(str(row.actor)), str(row.kind), f"{row.t * 1000:.1f} ms"
-        top = str(row.request_id) == root
-        if k == "dispatch":
+        rid = str(row.request_id)
+        top = rid == root
+        if k == Kind.DISPATCH:
             if top:
                 lines.append(f"  C->>+{a}: Blocking request")
             lines.append(f"  {a}->>M: Publish {row.task} ({ms})")
-        elif k == "deliver":
+        elif k == Kind.DELIVER:
             lines.append(f"  M-->>{a}: {row.task}")
-        elif k == "interest" and row.value == 0:
+        elif k == Kind.INTEREST and row.value == 0:
+            declined.add((rid, a))
             lines.append(f"  Note over {a}: not interested in {row.task}")
-        elif k == "claim":
+        elif k == Kind.CLAIM:
             lines.append(f"  {a}->>R: Interested & push to the list ({ms})")
-        elif k == "crash":
+        elif k == Kind.CLAIM_REFUSED:
+            lines.append(f"  {a}->>R: Interested, claim refused: sealed ({ms})")
+        elif k == Kind.CRASH:
             lines.append(f"  Note over {a}: crashed after claiming")
-        elif k == "partial_sent":
+        elif k == Kind.PARTIAL_SENT and (rid, a) in declined:
+            lines.append(f"  {a}->>M: Declined ({ms})")
+        elif k == Kind.PARTIAL_SENT:
             lines.append(f"  {a}->>M: Finished job ({ms})")
-        elif k == "partial_received":
+        elif k == Kind.PARTIAL_RECEIVED:
             lines.append(f"  M->>{a}: Reply received from {row.note}")
-        elif k == "partial_late":
+        elif k == Kind.PARTIAL_LATE:
             lines.append(f"  M->>{a}: Late reply from {row.note} (dropped)")
-        elif k == "pop":
+        elif k == Kind.PARTIAL_DUPLICATE:
+            lines.append(f"  M->>{a}: Duplicate reply from {row.note} (dropped)")
+        elif k == Kind.POP:
             lines.append(f"  {a}->>R: Pops from the list ({int(row.value)} left)")
-        elif k == "probe":
+        elif k == Kind.PROBE:
             lines.append(f"  {a}->>R: Probe: length {int(row.value)} ({ms})")
-        elif k == "final" and top:
+        elif k == Kind.RECHECK:
+            lines.append(f"  {a}->>R: Grace over, look again: length {int(row.value)} ({ms})")
+        elif k == Kind.FINAL and top:
             lines.append(f"  {a}->>-C: Send response: {row.note}, {int(row.value)} partials ({ms})")
-        elif k == "final":
+        elif k == Kind.FINAL:
             lines.append(f"  Note over {a}: {row.task} final: {row.note}")
     return "\n".join(lines) + "\n"
 
 
 _STYLE = {  # kind -> (marker, colour, label)
-    "dispatch": (">", "tab:blue", "dispatch"),
-    "deliver": (".", "tab:gray", "deliver"),
-    "claim": ("s", "tab:green", "claim pushed"),
-    "partial_sent": ("^", "tab:orange", "partial sent"),
-    "partial_received": ("v", "tab:orange", "partial received"),
-    "partial_late": ("x", "tab:red", "late partial"),
-    "pop": ("o", "tab:purple", "pop"),
-    "probe": ("D", "tab:cyan", "probe"),
-    "final": ("*", "black", "final"),
-    "crash": ("X", "tab:red", "crash"),
+    Kind.DISPATCH: (">", "tab:blue", "dispatch"),
+    Kind.DELIVER: (".", "tab:gray", "deliver"),
+    Kind.CLAIM: ("s", "tab:green", "claim pushed"),
+    Kind.CLAIM_REFUSED: ("P", "tab:red", "claim refused (sealed)"),
+    Kind.PARTIAL_SENT: ("^", "tab:orange", "partial sent"),
+    Kind.PARTIAL_RECEIVED: ("v", "tab:orange", "partial received"),
+    Kind.PARTIAL_LATE: ("x", "tab:red", "late partial"),
+    Kind.PARTIAL_DUPLICATE: ("x", "tab:gray", "duplicate partial"),
+    Kind.POP: ("o", "tab:purple", "pop"),
+    Kind.PROBE: ("D", "tab:cyan", "probe"),
+    Kind.RECHECK: ("d", "tab:cyan", "grace recheck"),
+    Kind.FINAL: ("*", "black", "final"),
+    Kind.CRASH: ("X", "tab:red", "crash"),
 }
 
 
@@ -106,10 +129,10 @@ def plot_request(result: RunResult, request_id: str | None = None, ax=None):
     ms = ev["t"] * 1000
     kinds = ev["kind"].astype(str)
     actor = ev["actor"].astype(str)
-    starts = ev[kinds == "work_start"]
+    starts = ev[kinds == Kind.WORK_START]
     for row in starts.itertuples(index=False):
         same = (actor == str(row.actor)) & (ev["request_id"] == row.request_id)
-        end = ev[same & kinds.isin(["work_end", "crash"])]
+        end = ev[same & kinds.isin([Kind.WORK_END, Kind.CRASH])]
         t1 = end["t"].iloc[0] if len(end) else ev["t"].max()
         ax.plot(
             [row.t * 1000, t1 * 1000],

@@ -44,6 +44,7 @@ class Collector:
     needs_expect: ClassVar[bool] = False  # the dispatcher must say how many will answer
 
     __slots__ = (
+        "_armed",
         "_deadline_due",
         "_grace_due",
         "_grace_token",
@@ -94,6 +95,7 @@ class Collector:
         self._started = self._probed = self._in_grace = False
         self._probe_due = self._deadline_due = self._grace_due = False
         self._grace_token = 0
+        self._armed: set[Timer] = set()  # timers this request set: others are ignored
 
     # --- worker side ----------------------------------------------------------------------
     @classmethod
@@ -110,7 +112,7 @@ class Collector:
         self._started = True
         self._on_published(receivers, out)
         if not self.done:
-            out.append(SetTimer(Timer.DEADLINE, self.deadline))
+            out.append(self._arm(Timer.DEADLINE, self.deadline))
             self._resume(out)
         return out
 
@@ -137,7 +139,7 @@ class Collector:
             if kind is Kind.POP and self.grace:
                 self._in_grace = True
                 self._grace_token += 1
-                out.append(SetTimer(Timer.GRACE, self.grace, self._grace_token))
+                out.append(self._arm(Timer.GRACE, self.grace, self._grace_token))
             else:
                 empty = kind is Kind.PROBE
                 self._final(Reason.PROBE_EMPTY if empty else Reason.CLAIMS_DRAINED, out)
@@ -150,7 +152,7 @@ class Collector:
     def timer(self, timer: Timer, token: int = 0) -> list[Command]:
         """A timer fired (stale ones, e.g. an earlier grace period's, are ignored)."""
         out: list[Command] = []
-        if self.done:
+        if self.done or timer not in self._armed:
             return out
         idle = self.busy is None and not self._queue
         if timer is Timer.DEADLINE:
@@ -203,10 +205,16 @@ class Collector:
             return
         if self._deadline_due:
             self._final(Reason.DEADLINE, out)
+        elif self._probe_due and self._in_grace:  # the grace recheck will read the list
+            self._probe_due = False
         elif self._probe_due:
             self._read(Kind.PROBE, out)
         elif self._grace_due and self._in_grace:
             self._read(Kind.RECHECK, out)
+
+    def _arm(self, timer: Timer, after: float, token: int = 0) -> SetTimer:
+        self._armed.add(timer)
+        return SetTimer(timer, after, token)
 
     def _read(self, why: Kind, out: list[Command]) -> None:
         if why is Kind.PROBE:
@@ -236,7 +244,7 @@ class ClaimCollector(Collector):
     __slots__ = ()
 
     def _on_published(self, receivers: int, out: list[Command]) -> None:
-        out.append(SetTimer(Timer.PROBE, self.probe_window))
+        out.append(self._arm(Timer.PROBE, self.probe_window))
 
     def _on_accepted(self, out: list[Command]) -> None:
         self._pop(out)
