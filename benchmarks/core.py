@@ -44,7 +44,7 @@ class Context:
 
     def network(self):
         """The model's ``Network``: calibrated on this run's Redis when it is a real one."""
-        from trustchain_lab.calibrate import measure
+        from trustchain_lab.calibration import measure
         from trustchain_lab.sim import Network
 
         if self.calibration is None:

@@ -277,3 +277,12 @@ def test_the_core_and_the_chain_load_no_heavy_dependency():
 
     assert loaded("trustchain_lab.protocol") == set()
     assert loaded("trustchain_lab.chain") == {"redis"}
+
+
+def test_no_module_of_the_package_shadows_an_exported_name():
+    import pkgutil
+
+    import trustchain_lab
+
+    modules = {m.name for m in pkgutil.iter_modules(trustchain_lab.__path__)}
+    assert modules & set(trustchain_lab.__all__) == set()

@@ -4,7 +4,7 @@ import pytest
 
 import trustchain_lab as tl
 from trustchain_lab import Exponential, Scenario, SubTask, WorkerSpec
-from trustchain_lab.calibrate import measure
+from trustchain_lab.calibration import measure
 
 W = WorkerSpec
 SCENARIOS = {  # time margins (tens of ms) far above Redis latency, light client load

@@ -102,7 +102,7 @@ async def _protocol_step_cost(target: RedisTarget) -> float:
     """Client CPU per protocol step: a saturated in-process run of the real implementation
     (one worker, zero work, many requests in flight), its busy time divided by the number
     of client operations the model charges for the same scenario."""
-    from .run_redis import arun_redis
+    from .redis_runner import arun_redis
     from .scenario import Scenario
 
     sc = Scenario(
