@@ -67,6 +67,19 @@ def test_outcomes_agree_request_by_request(name, network, real_redis_url):
     assert 0.5 <= ratio <= 2.0, f"{name}: sim/real latency p50 ratio {ratio:.2f}"
 
 
+@pytest.mark.parametrize("variant", tl.variants(), ids=lambda v: v.name)
+def test_every_variant_agrees_on_the_latency_suite_scenario(variant, network, real_redis_url):
+    from benchmarks.latency import scenario
+
+    sc = scenario(200, seed=5).replace(variant=variant.name)
+    real = tl.run_redis(sc, real_redis_url, progress=False).top_level().sort_values("index")
+    sim = tl.run_sim(sc, network).top_level().sort_values("index")
+    agree = (real["outcome"].to_numpy() == sim["outcome"].to_numpy()).mean()
+    assert agree >= 0.95, f"{variant.name}: outcomes agree on {agree:.1%} of requests"
+    ratio = sim["latency"].median() / real["latency"].median()
+    assert 0.5 <= ratio <= 2.0, f"{variant.name}: sim/real latency p50 ratio {ratio:.2f}"
+
+
 def steps_by_actor(result: tl.RunResult) -> dict[str, list[tuple[str, str]]]:
     """Each actor's own sequence of (task, step): the order that does not depend on which
     of two simultaneous messages a real event loop happens to handle first."""

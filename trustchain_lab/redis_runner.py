@@ -26,6 +26,7 @@ from .topology import GATEWAY, Topology
 from .trace import Recorder, RunResult, classify
 
 STRAGGLER_SLACK = 2.0  # seconds granted beyond the longest drawn straggler
+PROTOCOL_COMMANDS = ("publish", "evalsha", "eval")  # what the protocol sends: one per step
 WARM_CONNECTIONS = 64  # at most this many connections per client are opened before the run
 
 
@@ -136,10 +137,12 @@ class _Run:
         try:
             await asyncio.gather(*(e.start() for e in endpoints))
             await self._warm_up()
+            before = await _command_counts(gateway.redis)
             self.t0 = time.monotonic()
             await self._requests(gateway)
             self.released.set()
             await self._wait_for_stragglers()
+            counted = _difference(before, await _command_counts(gateway.redis))
             malformed = sum(e.malformed for e in endpoints)
             late = sum(d.late_partials for d in (gateway, *self.sub_dispatchers.values()))
             info = await self._cleanup(gateway)
@@ -155,6 +158,7 @@ class _Run:
             "wall_seconds": time.perf_counter() - wall,
             "malformed_messages": malformed,
             "late_partials_seen": late,
+            **counted,
             "python": platform.python_version(),
             "machine": platform.machine(),
             **_versions(),
@@ -232,6 +236,25 @@ class _Run:
             return {**info, "redis_version": f"fakeredis {version('fakeredis')}"}
         server = await r.info("server")
         return {**info, "redis_version": server.get("redis_version")}
+
+
+async def _command_counts(client) -> dict[str, int] | None:
+    """Calls so far of each protocol command, from ``INFO commandstats`` (None where the
+    server does not keep them, e.g. fakeredis)."""
+    try:
+        stats = await client.info("commandstats")
+    except Exception:
+        return None
+    counts = {c: int(stats.get(f"cmdstat_{c}", {}).get("calls", 0)) for c in PROTOCOL_COMMANDS}
+    return counts if stats else None
+
+
+def _difference(before: dict | None, after: dict | None) -> dict[str, int | None]:
+    """What the run sent: Redis commands (one per protocol step) and bus messages."""
+    if before is None or after is None:
+        return {"redis_commands": None, "bus_messages": None}
+    sent = {c: after[c] - before[c] for c in PROTOCOL_COMMANDS}
+    return {"redis_commands": sum(sent.values()), "bus_messages": sent["publish"]}
 
 
 def _versions() -> dict[str, str]:

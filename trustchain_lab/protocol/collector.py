@@ -22,6 +22,14 @@ from typing import Any, ClassVar
 from .commands import Command, Final, Note, Pop, ReadLength, SetTimer
 from .vocab import Action, Kind, Reason, Timer
 
+# The hot path runs once per reply in the model: enum members and immutable commands are
+# bound once here (a class attribute lookup costs ~10x a global one), notes are built
+# without NamedTuple's Python-level __new__.
+_POP, _PROBE, _RECHECK, _RECEIVED = Kind.POP, Kind.PROBE, Kind.RECHECK, Kind.PARTIAL_RECEIVED
+_LATE, _DUPLICATE = Kind.PARTIAL_LATE, Kind.PARTIAL_DUPLICATE
+_POP_PLAIN, _POP_SEAL = Pop(seal=False), Pop(seal=True)
+_tuple = tuple.__new__
+
 
 def _seconds(name: str, value: float, *, zero_ok: bool = False) -> float:
     ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
@@ -119,14 +127,17 @@ class Collector:
     def partial(self, worker: Any, item: Any = None) -> list[Command]:
         """A reply of ``worker`` arrived (``item`` is kept in ``accepted`` if taken)."""
         if self.done:
-            return [Note(Kind.PARTIAL_LATE, None, worker)]
+            return [_tuple(Note, (_LATE, None, worker))]
         if worker in self._replied:
-            return [Note(Kind.PARTIAL_DUPLICATE, None, worker)]
+            return [_tuple(Note, (_DUPLICATE, None, worker))]
         self._replied.add(worker)
-        self._queue.append((worker, item))
         out: list[Command] = []
-        if self._started and self.busy is None:
-            self._take(out)
+        if self._started and self.busy is None and not self._queue:
+            self._accept(worker, item, out)  # nothing in flight, nothing waiting: take it now
+        else:
+            self._queue.append((worker, item))
+            if self._started and self.busy is None:
+                self._take(out)
         return out
 
     def counted(self, n: int) -> list[Command]:
@@ -134,17 +145,17 @@ class Collector:
         kind, self.busy = self.busy, None
         if kind is None:
             raise RuntimeError("counted() with no claim-list command in flight")
-        out: list[Command] = [Note(kind, n)]
+        out: list[Command] = [_tuple(Note, (kind, n, None))]
         if n == 0:
-            if kind is Kind.POP and self.grace:
+            if kind is _POP and self.grace:
                 self._in_grace = True
                 self._grace_token += 1
                 out.append(self._arm(Timer.GRACE, self.grace, self._grace_token))
             else:
-                empty = kind is Kind.PROBE
+                empty = kind is _PROBE
                 self._final(Reason.PROBE_EMPTY if empty else Reason.CLAIMS_DRAINED, out)
                 return out
-        elif kind is Kind.RECHECK:
+        elif kind is _RECHECK:
             self._in_grace = False  # a late claimer showed up: wait for its reply
         self._resume(out)
         return out
@@ -192,10 +203,14 @@ class Collector:
         queue = self._queue
         while queue and self.busy is None and not self.done:
             worker, item = queue.popleft()
-            self._in_grace = False
-            self.accepted.append(item)
-            out.append(Note(Kind.PARTIAL_RECEIVED, None, worker))
-            self._on_accepted(out)
+            self._accept(worker, item, out)
+
+    def _accept(self, worker: Any, item: Any, out: list[Command]) -> None:
+        """Take one reply into the answer."""
+        self._in_grace = False
+        self.accepted.append(item)
+        out.append(_tuple(Note, (_RECEIVED, None, worker)))
+        self._on_accepted(out)
 
     def _resume(self, out: list[Command]) -> None:
         """When idle: replies first, then a timer that came due meanwhile."""
@@ -224,15 +239,11 @@ class Collector:
         self.busy = why
         out.append(ReadLength(why, self.seals))
 
-    def _pop(self, out: list[Command]) -> None:
-        self.busy = Kind.POP
-        out.append(Pop(self.seals and not self.grace))  # with grace, the recheck seals
-
     def _final(self, reason: Reason, out: list[Command]) -> None:
         self.done, self.reason = True, reason
         out.append(Final(reason))
         while self._queue:
-            out.append(Note(Kind.PARTIAL_LATE, None, self._queue.popleft()[0]))
+            out.append(_tuple(Note, (_LATE, None, self._queue.popleft()[0])))
         self._on_final(reason, out)
 
 
@@ -246,8 +257,10 @@ class ClaimCollector(Collector):
     def _on_published(self, receivers: int, out: list[Command]) -> None:
         out.append(self._arm(Timer.PROBE, self.probe_window))
 
-    def _on_accepted(self, out: list[Command]) -> None:
-        self._pop(out)
+    def _on_accepted(self, out: list[Command]) -> None:  # pop one claim per reply
+        self.busy = _POP
+        out.append(_POP_SEAL if self.seals and not self.grace else _POP_PLAIN)  # with grace,
+        # the recheck seals
 
 
 class CountCollector(Collector):

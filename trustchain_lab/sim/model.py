@@ -97,10 +97,10 @@ class _Trace:
 class _Call:
     """The lightest event SimPy's loop can process: a value and one callback."""
 
-    __slots__ = ("_ok", "_value", "callbacks")
+    __slots__ = ("_value", "callbacks")
+    _ok = True  # SimPy only reads it
 
     def __init__(self, fn, value: Any) -> None:
-        self._ok = True
         self._value = value
         self.callbacks = [fn]
 
@@ -136,7 +136,8 @@ class Model:
         self.topology = topo = Topology.of(scenario)
         self.draws = scenario.draws()
         self.kind = variant(scenario.variant)
-        self.act = {w: self.kind.on_interest(w) for w in (True, False)}
+        self.claims_first = self.kind.on_interest(True) is Action.CLAIM  # else work at once
+        self.declines = self.kind.on_interest(False) is Action.DECLINE  # else stay silent
         self.check_seal = self.kind.seals
         self.timing = {
             "probe_window": scenario.probe_window,
@@ -158,9 +159,9 @@ class Model:
         self.claims = MemoryClaims()
         self.cpu_free = [0.0] * (1 if self.net.shared_client_cpu else len(self.actors))
         self.server_free = 0.0
-        self.scheduled = 0  # SimPy events this run scheduled (and so processed)
         self.cpu_ops = 0  # client operations charged
         self.commands = 0  # Redis commands sent
+        self.publishes = 0  # bus messages: broadcasts and replies
         self.trace = _Trace()
         self._append = self.trace.rows.append
         self._queue = self.env._queue
@@ -186,7 +187,6 @@ class Model:
         heappush(
             self._queue, (when if when > now else now, NORMAL, next(self._eid), _Call(fn, arg))
         )
-        self.scheduled += 1
 
     def cpu(self, actor: int, t: float) -> float:
         """One client operation by ``actor`` from ``t``; returns when it is done."""
@@ -229,6 +229,7 @@ class Model:
         parent_note = -1 if parent is None else self._note(self.rids[parent.code])
         self.rec(now, req, dispatcher, DISPATCH, NAN, parent_note)
         applied = self.command(self.cpu(dispatcher, now), len(subs))
+        self.publishes += 1
         ps, ow = self._ps, self._ow
         for k, j in enumerate(subs):
             self.at(applied + (k + 1) * ps + ow, self.task_arrives, (req, j))
@@ -242,9 +243,11 @@ class Model:
         for cmd in commands:
             kind = type(cmd)
             if kind is Note:
-                note = -1 if cmd.note is None else self.worker_note[cmd.note]
-                value = NAN if cmd.value is None else cmd.value
-                self._append((t, req.code, req.task, d, CODE[cmd.kind], value, note))
+                step, value, worker = cmd
+                note = -1 if worker is None else self.worker_note[worker]
+                self._append(
+                    (t, req.code, req.task, d, CODE[step], NAN if value is None else value, note)
+                )
             elif kind is Pop:
                 applied = self.command(self.cpu(d, t))
                 n = self.claims.pop(req.code, cmd.seal)
@@ -284,30 +287,29 @@ class Model:
         req, j = ev._value
         w = self.slot_actor[j]
         done = self.cpu(w, self.env._now)
-        self.rec(done, req, w, DELIVER)
+        self._append((done, req.code, req.task, w, DELIVER, NAN, -1))
         self.at(done + self.draws.claim_delay[req.i, j], self.decided, (req, j))
 
     def decided(self, ev: _Call) -> None:
         req, j = ev._value
         i, w, now = req.i, self.slot_actor[j], self.env._now
         wanted = bool(self.draws.interested[i, j])
-        self.rec(now, req, w, INTEREST, 1.0 if wanted else 0.0)
-        action = self.act[wanted]
-        if action is Action.NOTHING:
-            return
-        if action is Action.DECLINE:
-            self.reply(req, j, now)
+        append, code, task = self._append, req.code, req.task
+        append((now, code, task, w, INTEREST, 1.0 if wanted else 0.0, -1))
+        if not wanted:
+            if self.declines:
+                self.reply(req, j, now)
             return
         start = now
-        if action is Action.CLAIM:
+        if self.claims_first:
             start = self.command(self.cpu(w, now)) + self._ow
-            if not self.claims.claim(req.code, self.check_seal):
-                self.rec(start, req, w, CLAIM_REFUSED)
+            if not self.claims.claim(code, self.check_seal):
+                append((start, code, task, w, CLAIM_REFUSED, NAN, -1))
                 return
-            self.rec(start, req, w, CLAIM)
-        self.rec(start, req, w, WORK_START)
+            append((start, code, task, w, CLAIM, NAN, -1))
+        append((start, code, task, w, WORK_START, NAN, -1))
         if self.draws.crashed[i, j]:
-            self.rec(start, req, w, CRASH)
+            append((start, code, task, w, CRASH, NAN, -1))
             return
         self.at(start + self.draws.work_time[i, j], self.worked, (req, j))
 
@@ -329,8 +331,9 @@ class Model:
         """Publish the partial (or decline) on the dispatcher's reply channel."""
         w = self.slot_actor[j]
         applied = self.command(self.cpu(w, now), 1)
+        self.publishes += 1
         arrives = applied + self._ps + self._ow
-        self.rec(arrives, req, w, PARTIAL_SENT)
+        self._append((arrives, req.code, req.task, w, PARTIAL_SENT, NAN, -1))
         self.at(arrives, self.partial_arrives, (req, j))
 
     # --- the load ---------------------------------------------------------------------------
@@ -368,9 +371,10 @@ class Model:
             self.bar.close()
         meta = {
             "network": self.net.to_dict(),
-            "simpy_events": self.scheduled,
+            "simpy_events": next(self._eid),  # every event SimPy scheduled (and processed)
             "client_ops": self.cpu_ops,
             "redis_commands": self.commands,
+            "bus_messages": self.publishes,
             "claim_lists_left": len(self.claims.lists),  # recreated by claims after the answer
             "sim_seconds": float(self.env.now),
         }
