@@ -17,6 +17,7 @@ SUITES = {  # name -> module; each module has TITLE, DESCRIPTION and run(ctx) ->
     "latency": "benchmarks.latency",
     "throughput": "benchmarks.throughput",
     "overhead": "benchmarks.overhead",
+    "variants": "benchmarks.variants",
 }
 
 
@@ -36,13 +37,27 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     p.add_argument("suites", nargs="*", metavar="SUITE", help="suites to run (default: all)")
     p.add_argument("--quick", action="store_true", help="small sizes: about a minute in all")
-    p.add_argument("--backend", choices=("sim", "redis", "both"), default="both")
+    from trustchain_lab.protocol import variant_names
+
+    p.add_argument(
+        "--backend",
+        choices=("sim", "redis", "both"),
+        default="both",
+        help="the SimPy model, real Redis, or both side by side (default: both)",
+    )
+    p.add_argument(
+        "--variant",
+        choices=variant_names(),
+        default="seed",
+        help="the protocol variant of the suites that run one (default: seed); "
+        "'variants', 'overhead' and 'throughput' compare them all",
+    )
     p.add_argument(
         "--redis-url",
         help="a Redis to use (default: REDIS_URL, else a private redis-server, else fakeredis)",
     )
     p.add_argument("--out", type=Path, default=Path("results"), help="parent folder of runs")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of every random draw (default: 0)")
     args = p.parse_args(argv)
     unknown = [s for s in args.suites if s not in SUITES]
     if unknown:
@@ -89,7 +104,9 @@ def main(argv: list[str] | None = None) -> int:
             break
         out = args.out / f"{stamp}-{label}-{k}"
     out.mkdir(parents=True)
-    ctx = Context(quick=args.quick, backends=backends, out=out, seed=args.seed)
+    ctx = Context(
+        quick=args.quick, backends=backends, out=out, seed=args.seed, variant=args.variant
+    )
     with ExitStack() as stack:
         if "redis" in backends:
             with warnings.catch_warnings():

@@ -22,6 +22,7 @@ class Context:
     backends: tuple[str, ...]  # a subset of ("sim", "redis"), in that order
     out: Path  # the run folder: data, figures and report.md go here
     seed: int = 0
+    variant: str = "seed"  # the protocol of the suites that run one (--variant)
     redis_url: str | None = None  # a redis:// URL or "fakeredis", when "redis" is in backends
     redis_backend: str | None = None  # "redis" or "fakeredis": what the redis URL really is
     progress: bool | None = None  # None: bars only when stderr is a terminal
@@ -89,6 +90,7 @@ def run_metadata(ctx: Context, argv: list[str]) -> dict[str, Any]:
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "quick": ctx.quick,
         "seed": ctx.seed,
+        "variant": ctx.variant,
         "backends": list(ctx.backends),
         "redis_backend": ctx.redis_backend,
         "python": sys.version.split()[0],
@@ -150,7 +152,8 @@ class Report:
             f"# trustchain_lab benchmarks ({'quick' if m['quick'] else 'default'} run)",
             "",
             f"- command: `{m['command']}`",
-            f"- started: {m['started']}, seed {m['seed']}",
+            f"- started: {m['started']}, seed {m['seed']}, variant `{m.get('variant', 'seed')}`"
+            " (suites that compare variants run them all)",
             f"- status: **{self.status}**",
             f"- backends: {', '.join(m['backends'])}",
         ]
@@ -206,11 +209,18 @@ STYLE = {  # backend -> matplotlib keyword arguments, the same in every figure
 }
 
 
+def variant_colour(name: str) -> str:
+    """One colour per protocol variant, the same in every figure (registry order)."""
+    from trustchain_lab.protocol import variant_names
+
+    return f"C{variant_names().index(name) % 10}"
+
+
 def save_figure(fig, ctx: Context, name: str) -> str:
     """Save ``fig`` as ``name`` in the run folder, close it, return the file name."""
     import matplotlib.pyplot as plt
 
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.07 if fig.legends else 0, 1, 1))  # a figure legend: at the foot
     fig.savefig(ctx.path(name), dpi=110)
     plt.close(fig)
     return name

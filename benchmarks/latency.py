@@ -19,7 +19,7 @@ TITLE = "Latency distribution: real Redis vs the calibrated model"
 DESCRIPTION = "latency CDF of real vs calibrated sim on a mixed scenario, with agreement"
 
 
-def scenario(requests: int, seed: int) -> Scenario:
+def scenario(requests: int, seed: int, variant: str = "seed") -> Scenario:
     return Scenario(
         task="Mixed",
         workers=8,
@@ -31,12 +31,13 @@ def scenario(requests: int, seed: int) -> Scenario:
         deadline=1.0,
         requests=requests,
         concurrency=8,
+        variant=variant,
         seed=seed,
     )
 
 
 def run(ctx: Context) -> SuiteOutput:
-    sc = scenario(ctx.size(100, 500), ctx.seed)
+    sc = scenario(ctx.size(100, 500), ctx.seed, ctx.variant)
     results = {
         ctx.label(b): ctx.run(sc, b).top_level()
         for b in ctx.bar(list(ctx.backends), "latency runs")
@@ -62,7 +63,7 @@ def run(ctx: Context) -> SuiteOutput:
                 "p99_ms": np.percentile(lat, 99) * 1e3,
                 **{
                     o: float((top["outcome"] == o).mean())
-                    for o in ("complete", "premature", "probe_miss", "timeout")
+                    for o in ("complete", "premature", "probe_miss", "excluded", "timeout")
                 },
             }
         )
@@ -75,7 +76,9 @@ def run(ctx: Context) -> SuiteOutput:
     ax.legend()
     figure = save_figure(fig, ctx, "latency.png")
     table = pd.DataFrame(rows)
-    md = f"{sc.requests} requests, 8 in flight.\n\n{markdown_table(table)}\n"
+    md = (
+        f"Variant `{sc.variant}`; {sc.requests} requests, 8 in flight.\n\n{markdown_table(table)}\n"
+    )
     headline = {}
     if len(results) == 2:
         a, b = (results[k].sort_values("index") for k in results)

@@ -26,7 +26,7 @@ REFERENCE = "LogNormal(30 ms, 1)"  # the reference scenario of the headline
 WORKERS, INTEREST = 3, 0.5
 
 
-def scenario(claim_delay, window: float, requests: int, seed: int) -> Scenario:
+def scenario(claim_delay, window: float, requests: int, seed: int, variant: str) -> Scenario:
     return Scenario(
         task="Probe",
         workers=WORKERS,
@@ -37,6 +37,7 @@ def scenario(claim_delay, window: float, requests: int, seed: int) -> Scenario:
         deadline=window + 1.0,
         requests=requests,
         concurrency=32,
+        variant=variant,
         seed=seed,
     )
 
@@ -57,7 +58,7 @@ def run(ctx: Context) -> SuiteOutput:
             }
         )
     for name, w, backend in ctx.bar(points, "probe sweep"):
-        sc = scenario(dists[name], w, sizes[backend], ctx.seed)
+        sc = scenario(dists[name], w, sizes[backend], ctx.seed, ctx.variant)
         result = ctx.run(sc, backend)
         top = result.top_level()
         empty = top[top["outcome"] == "empty"]["latency"]
@@ -114,6 +115,7 @@ def run(ctx: Context) -> SuiteOutput:
     for col in ref.columns[2:]:
         headline[f"probe_miss_rate_at_0.5s_{col}"] = float(ref[col].iloc[0])
     md = (
+        f"Variant `{ctx.variant}`. "
         f"{WORKERS} workers, each interested with probability {INTEREST}, work 5 ms; "
         f"{sizes['sim']} simulated and {sizes['redis']} real requests per point. Reference "
         f"scenario for the headline: claim delay {REFERENCE}, window 0.5 s.\n\n"

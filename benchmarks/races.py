@@ -15,8 +15,8 @@ from trustchain_lab.analytic import two_worker_race_probability
 
 from .core import STYLE, Context, SuiteOutput, markdown_table, save_figure
 
-TITLE = "Claim races: premature answers vs claim-delay jitter"
-DESCRIPTION = "premature-answer rate vs claim jitter / work time (sim, real, closed form)"
+TITLE = "Claim races: answers that leave a late claimer out vs claim-delay jitter"
+DESCRIPTION = "race rate vs claim jitter / work time (sim, real, closed form)"
 WORK_MEAN = 0.02
 
 
@@ -27,7 +27,7 @@ def run(ctx: Context) -> SuiteOutput:
         {
             "jitter_ratio": r,
             "backend": "closed form",
-            "premature_rate": two_worker_race_probability(r * WORK_MEAN, WORK_MEAN),
+            "race_rate": two_worker_race_probability(r * WORK_MEAN, WORK_MEAN),
         }
         for r in ratios
     ]
@@ -42,6 +42,7 @@ def run(ctx: Context) -> SuiteOutput:
             deadline=4.0,
             requests=sizes[backend],
             concurrency=8,
+            variant=ctx.variant,
             seed=ctx.seed,
         )
         s = ctx.run(sc, backend).summary()
@@ -49,7 +50,9 @@ def run(ctx: Context) -> SuiteOutput:
             {
                 "jitter_ratio": r,
                 "backend": ctx.label(backend),
+                "race_rate": s["premature_rate"] + s["excluded_rate"],
                 "premature_rate": s["premature_rate"],
+                "excluded_rate": s["excluded_rate"],
                 "complete_rate": s["complete_rate"],
                 "latency_p50": s["latency_p50"],
                 "requests": s["requests"],
@@ -58,21 +61,22 @@ def run(ctx: Context) -> SuiteOutput:
     df = pd.DataFrame(rows)
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     for backend, part in df.groupby("backend"):
-        ax.plot(part["jitter_ratio"], part["premature_rate"], label=backend, **STYLE[backend])
+        ax.plot(part["jitter_ratio"], part["race_rate"], label=backend, **STYLE[backend])
     ax.set(
         xscale="log",
         xlabel="mean claim delay / mean work time (a / b)",
-        ylabel="premature answers",
-        title="Two workers: the seed variant's claim race",
+        ylabel="answers without a late claimer (premature + excluded)",
+        title=f"Two workers: the claim race ({ctx.variant})",
     )
     ax.legend()
     figure = save_figure(fig, ctx, "races.png")
-    wide = df.pivot_table(
-        index="jitter_ratio", columns="backend", values="premature_rate"
-    ).reset_index()
+    wide = df.pivot_table(index="jitter_ratio", columns="backend", values="race_rate").reset_index()
     ref = wide[wide["jitter_ratio"] == 0.5]
-    headline = {f"premature_rate_a/b=0.5_{c}": float(ref[c].iloc[0]) for c in wide.columns[1:]}
+    headline = {f"race_rate_a/b=0.5_{c}": float(ref[c].iloc[0]) for c in wide.columns[1:]}
     md = (
+        f"Variant `{ctx.variant}`. A race leaves a late claimer out of the answer: "
+        "`premature` in `seed` (silently), `excluded` in `sealed` (refused before it "
+        "worked); the closed form a/(a+b) is for both. "
         f"Work Exponential({WORK_MEAN * 1e3:.0f} ms), claim delay Exponential(a); "
         f"{sizes['sim']} simulated and {sizes['redis']} real requests per point, 8 in "
         f"flight.\n\n{markdown_table(wide)}\n"

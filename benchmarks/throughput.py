@@ -1,11 +1,12 @@
 """Suite ``throughput``: requests per second vs requests in flight, and the model's speed.
 
 Four always-interested workers, zero claim delay and zero work, so the infrastructure is
-all there is: Trust Chain beside the known-recipients scatter-gather on the same Redis in
-the same run. Two ceilings: the round-trip ceiling c / (k · RTT), with k the round trips a
-request makes one after the other (Trust Chain: publish, claim, reply, N pops, DEL = N + 4;
-known recipients: publish, reply = 2), and the client-CPU ceiling 1 / (client steps per
-request · CPU per step) of the calibrated model. Then the SimPy model's own speed.
+all there is: every variant on the same Redis in the same run. Two ceilings: the
+round-trip ceiling c / (k · RTT), with k the round trips a request makes one after the
+other (read off the model with nothing but a network delay: seed publish, claim, reply,
+N pops, DEL = N + 4; known: publish, reply = 2), and the client-CPU ceiling
+1 / (client steps per request · CPU per step) of the calibrated model. Then the SimPy
+model's own speed.
 """
 
 from __future__ import annotations
@@ -13,15 +14,37 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from trustchain_lab import Scenario
+from trustchain_lab import Network, Scenario, run_sim, variants
 
 from . import simspeed
-from .core import STYLE, Context, SuiteOutput, markdown_table, save_figure
+from .core import STYLE, Context, SuiteOutput, markdown_table, save_figure, variant_colour
 
 TITLE = "Throughput vs requests in flight (N = 4), and the model's speed"
-DESCRIPTION = "req/s vs in-flight for Trust Chain vs known recipients; model events/s"
+DESCRIPTION = "req/s vs in-flight for every variant; the model's events/s"
 WORKERS = 4
-SEQUENTIAL_ROUND_TRIPS = {"seed": WORKERS + 4, "known": 2}
+
+
+def scenario(variant: str, requests: int, in_flight: int, seed: int) -> Scenario:
+    return Scenario(
+        task="Throughput",
+        workers=WORKERS,
+        probe_window=1.0,
+        deadline=5.0,
+        requests=requests,
+        concurrency=in_flight,
+        variant=variant,
+        seed=seed,
+    )
+
+
+def sequential_round_trips(variant: str) -> float:
+    """Round trips one request makes one after the other, clean-up included: in the model
+    with a round trip as the only cost, the time from one request to the next when they
+    run one at a time."""
+    one_way = 0.5  # so that a round trip is 1 s
+    net = Network(one_way, 0.0, 0.0, 0.0, shared_client_cpu=False)
+    starts = run_sim(scenario(variant, 2, 1, 0), net).requests.sort_values("index")
+    return float(starts["t_dispatch"].diff().iloc[1])
 
 
 def throughput(result) -> float:
@@ -33,20 +56,11 @@ def throughput(result) -> float:
 def run(ctx: Context) -> SuiteOutput:
     in_flight = [1, 8, 64, 256] if ctx.quick else [1, 2, 4, 8, 16, 32, 64, 128, 256]
     rows = []
-    points = [(c, v, b) for c in in_flight for v in ("seed", "known") for b in ctx.backends]
+    names = [v.name for v in variants()]
+    points = [(c, v, b) for c in in_flight for v in names for b in ctx.backends]
     for c, variant, backend in ctx.bar(points, "throughput sweep"):
         n = max(ctx.size(100, 300), (2 if ctx.quick else 4) * c)
-        sc = Scenario(
-            task="Throughput",
-            workers=WORKERS,
-            probe_window=1.0,
-            deadline=5.0,
-            requests=n,
-            concurrency=c,
-            variant=variant,
-            seed=ctx.seed,
-        )
-        result = ctx.run(sc, backend)
+        result = ctx.run(scenario(variant, n, c, ctx.seed), backend)
         row = {
             "in_flight": c,
             "variant": variant,
@@ -62,38 +76,41 @@ def run(ctx: Context) -> SuiteOutput:
     net = ctx.network() if ctx.sim else None
     cal = ctx.calibration
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    colours = {"seed": "tab:blue", "known": "tab:green"}
     for (variant, backend), part in df.groupby(["variant", "backend"]):
-        label = ("Trust Chain" if variant == "seed" else "known recipients") + f", {backend}"
         ax.plot(
             part["in_flight"],
             part["requests_per_s"],
-            color=colours[variant],
-            label=label,
+            color=variant_colour(variant),
+            label=f"{variant}, {backend}",
             **STYLE[backend],
         )
     notes = []
     if cal:
         rtt = cal.measured["ping_rtt_p50"]
-        for variant, k in SEQUENTIAL_ROUND_TRIPS.items():
+        for variant in names:
+            k = sequential_round_trips(variant)
             ceiling = [c / (k * rtt) for c in in_flight]
             ax.plot(
                 in_flight,
                 ceiling,
-                color=colours[variant],
+                color=variant_colour(variant),
                 lw=0.8,
                 alpha=0.4,
-                label=f"round-trip ceiling, {variant} (k = {k})",
+                label=f"round-trip ceiling, {variant} (k = {k:g})",
             )
         notes.append(f"Round-trip ceilings from the measured PING p50 of {rtt * 1e6:.0f} µs.")
     if net is not None and "client_steps_per_request" in df:
-        for variant in ("seed", "known"):
+        for variant in names:
             steps = df[(df["variant"] == variant) & (df["backend"] == "sim")][
                 "client_steps_per_request"
             ].mean()
             cpu = 1 / (steps * net.client_cost)
             ax.axhline(
-                cpu, color=colours[variant], ls="-.", lw=0.8, label=f"client-CPU ceiling, {variant}"
+                cpu,
+                color=variant_colour(variant),
+                ls="-.",
+                lw=0.8,
+                label=f"client-CPU ceiling, {variant}",
             )
             notes.append(
                 f"Client-CPU ceiling, {variant}: {cpu:,.0f} req/s "
@@ -120,9 +137,10 @@ def run(ctx: Context) -> SuiteOutput:
     top = df[df["in_flight"] == max(in_flight)]
     for backend, part in top.groupby("backend"):
         by = part.set_index("variant")["requests_per_s"]
-        headline[f"throughput_ratio_tc/known_at_{max(in_flight)}_{backend}"] = float(
-            by["seed"] / by["known"]
-        )
+        for variant in names:
+            if variant != "known":
+                key = f"throughput_{variant}/known_at_{max(in_flight)}_{backend}"
+                headline[key] = float(by[variant] / by["known"])
     speed = simspeed.measure(ctx.size(10_000, 100_000), 16, ctx.seed)
     headline.update(
         {

@@ -1,5 +1,7 @@
 """The outcome classifier on hand-built event tables, one per outcome."""
 
+import math
+
 import pandas as pd
 import pytest
 
@@ -113,3 +115,11 @@ def test_subtasks_take_their_root_request_index_and_stay_out_of_the_summary():
     s = summarize(top)
     assert s["requests"] == 2 and s["empty_rate"] == 1.0
     assert s["latency_p50"] == pytest.approx(0.3)
+
+
+def test_rates_carry_their_wilson_interval():
+    from trustchain_lab.trace import wilson_interval
+
+    assert wilson_interval(5, 10) == pytest.approx((0.2366, 0.7634), abs=1e-4)
+    assert wilson_interval(0, 10) == pytest.approx((0.0, 0.2775), abs=1e-4)
+    assert all(math.isnan(v) for v in wilson_interval(0, 0))

@@ -309,8 +309,21 @@ class RunResult:
         )
 
 
+def wilson_interval(k: float, n: float, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval of a proportion k/n (95 % for z = 1.96); NaN when n = 0."""
+    if n <= 0:
+        return (np.nan, np.nan)
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
 def summarize(requests: pd.DataFrame) -> pd.Series:
-    """The summary of any set of request rows (``RunResult.summary`` of a subset)."""
+    """The summary of any set of request rows (``RunResult.summary`` of a subset).
+
+    Latency quantiles in seconds; every outcome rate with its 95 % Wilson interval
+    (``<outcome>_rate_lo`` / ``_hi``)."""
     lat = requests["latency"].dropna()
     n = len(requests)
     out: dict[str, float] = {"requests": n}
@@ -318,5 +331,7 @@ def summarize(requests: pd.DataFrame) -> pd.Series:
         out[f"latency_p{q}"] = float(np.percentile(lat, q)) if len(lat) else np.nan
     counts = requests["outcome"].value_counts()
     for o in OUTCOMES:
-        out[f"{o}_rate"] = counts.get(o, 0) / n if n else np.nan
+        k = counts.get(o, 0)
+        out[f"{o}_rate"] = k / n if n else np.nan
+        out[f"{o}_rate_lo"], out[f"{o}_rate_hi"] = wilson_interval(k, n)
     return pd.Series(out)
