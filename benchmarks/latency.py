@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from trustchain_lab import LogNormal, Scenario
+from trustchain_lab import Outcome as O
 
 from .core import STYLE, Context, SuiteOutput, markdown_table, save_figure
 
@@ -62,8 +63,8 @@ def run(ctx: Context) -> SuiteOutput:
                 "p95_ms": np.percentile(lat, 95) * 1e3,
                 "p99_ms": np.percentile(lat, 99) * 1e3,
                 **{
-                    o: float((top["outcome"] == o).mean())
-                    for o in ("complete", "premature", "probe_miss", "excluded", "timeout")
+                    str(o): float((top["outcome"] == o).mean())
+                    for o in (O.COMPLETE, O.PREMATURE, O.PROBE_MISS, O.EXCLUDED, O.TIMEOUT)
                 },
             }
         )

@@ -15,6 +15,7 @@ import pandas as pd
 from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
 
 from trustchain_lab import Exponential, Scenario, variants
+from trustchain_lab import Outcome as O
 from trustchain_lab.analytic import probe_miss_probability, two_worker_grace_race_probability
 from trustchain_lab.trace import wilson_interval
 
@@ -48,7 +49,7 @@ def measure(ctx: Context, sc: Scenario, backend: str) -> dict:
     s, top = result.summary(), result.top_level()
     n = len(top)
     commands, messages = result.meta.get("redis_commands"), result.meta.get("bus_messages")
-    wrong = int(top["outcome"].isin(["premature", "probe_miss"]).sum())
+    wrong = int(top["outcome"].isin([O.PREMATURE, O.PROBE_MISS]).sum())  # looks complete
     lo, hi = wilson_interval(wrong, n)
     return {
         "backend": ctx.label(backend),
@@ -58,7 +59,7 @@ def measure(ctx: Context, sc: Scenario, backend: str) -> dict:
         "silent_wrong_rate_hi": hi,
         **{
             f"{o}_rate{end}": s[f"{o}_rate{end}"]
-            for o in ("premature", "probe_miss", "excluded", "timeout")
+            for o in (O.PREMATURE, O.PROBE_MISS, O.EXCLUDED, O.TIMEOUT)
             for end in ("", "_lo", "_hi")
         },
         "latency_p50": s["latency_p50"],
