@@ -277,6 +277,7 @@ def test_the_core_and_the_chain_load_no_heavy_dependency():
 
     assert loaded("trustchain_lab.protocol") == set()
     assert loaded("trustchain_lab.chain") == {"redis"}
+    assert "redis" not in loaded("trustchain_lab.sim")  # the model runs the core, not chain/
 
 
 def test_no_module_of_the_package_shadows_an_exported_name():

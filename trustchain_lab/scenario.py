@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from .chain.keys import check_name
 from .dists import Const, Dist, as_dist, dist_from_dict, stream
 from .protocol import variant as protocol_variant
+from .protocol.names import check_name
 
 _INTEREST, _CLAIM, _WORK, _CRASH = range(4)  # stream numbers of the four draws
 

@@ -2,33 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-MAX_NAME_LENGTH = 128
-_FORBIDDEN = re.compile(r"[\s\x00-\x1f\x7f*?\[\]]")
-
-
-def check_name(name: str, what: str = "task name") -> str:
-    """Return ``name`` if it is safe inside a key or channel name, else raise ``ValueError``.
-
-    The rules: a non-empty ``str`` of at most 128 characters, without whitespace, control
-    characters or the glob characters ``* ? [ ]`` (they would make channel patterns and
-    key scans match more than they should).
-    """
-    if not isinstance(name, str):
-        raise ValueError(f"{what} must be a str, got {type(name).__name__}")
-    if not name:
-        raise ValueError(f"{what} must not be empty")
-    if len(name) > MAX_NAME_LENGTH:
-        raise ValueError(f"{what} must be at most {MAX_NAME_LENGTH} characters, got {len(name)}")
-    bad = _FORBIDDEN.search(name)
-    if bad:
-        raise ValueError(
-            f"{what} {name!r} holds {bad.group()!r}: whitespace, control characters and "
-            "the glob characters * ? [ ] are not allowed"
-        )
-    return name
+from ..protocol.names import check_name
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ SimPy. It imports neither redis nor simpy.
 from .claims import MemoryClaims
 from .collector import ClaimCollector, Collector, CountCollector
 from .commands import Close, Command, Final, Note, Pop, ReadLength, SetTimer
+from .names import check_name
 from .registry import VariantInfo, register, variant, variant_names, variants
 from .vocab import Action, Kind, Outcome, Reason, Timer
 
@@ -28,6 +29,7 @@ __all__ = [
     "SetTimer",
     "Timer",
     "VariantInfo",
+    "check_name",
     "register",
     "variant",
     "variant_names",
