@@ -131,13 +131,10 @@ class Collector:
         if worker in self._replied:
             return [_tuple(Note, (_DUPLICATE, None, worker))]
         self._replied.add(worker)
+        self._queue.append((worker, item))
         out: list[Command] = []
-        if self._started and self.busy is None and not self._queue:
-            self._accept(worker, item, out)  # nothing in flight, nothing waiting: take it now
-        else:
-            self._queue.append((worker, item))
-            if self._started and self.busy is None:
-                self._take(out)
+        if self._started and self.busy is None:  # nothing in flight: take replies now
+            self._take(out)
         return out
 
     def counted(self, n: int) -> list[Command]:
@@ -199,18 +196,14 @@ class Collector:
 
     # --- the machinery --------------------------------------------------------------------
     def _take(self, out: list[Command]) -> None:
-        """Take queued replies into the answer while nothing is in flight."""
+        """Take queued replies into the answer, in order, while nothing is in flight."""
         queue = self._queue
         while queue and self.busy is None and not self.done:
             worker, item = queue.popleft()
-            self._accept(worker, item, out)
-
-    def _accept(self, worker: Any, item: Any, out: list[Command]) -> None:
-        """Take one reply into the answer."""
-        self._in_grace = False
-        self.accepted.append(item)
-        out.append(_tuple(Note, (_RECEIVED, None, worker)))
-        self._on_accepted(out)
+            self._in_grace = False
+            self.accepted.append(item)
+            out.append(_tuple(Note, (_RECEIVED, None, worker)))
+            self._on_accepted(out)
 
     def _resume(self, out: list[Command]) -> None:
         """When idle: replies first, then a timer that came due meanwhile."""

@@ -95,20 +95,36 @@ class _Trace:
 
 
 class _Call:
-    """The lightest event SimPy's loop can process: a value and one callback."""
+    """The lightest event SimPy's loop can process: a value and its callbacks."""
 
     __slots__ = ("_value", "callbacks")
     _ok = True  # SimPy only reads it
 
-    def __init__(self, fn, value: Any) -> None:
+    def __init__(self, callbacks: tuple, value: Any) -> None:
         self._value = value
-        self.callbacks = [fn]
+        self.callbacks = callbacks
 
 
 class _Request:
-    """One request: the core's state machine and where the model keeps its own data."""
+    """One request: the core's state machine and where the model keeps its own data.
 
-    __slots__ = ("c", "code", "dispatcher", "i", "on_final", "task")
+    ``interested`` ... ``crashed`` are the draws of its row (``Scenario.draws()``, row ``i``,
+    shared with its subrequests) as Python lists: indexing a list costs a fraction of
+    indexing a numpy array, and gives the same numbers.
+    """
+
+    __slots__ = (
+        "c",
+        "claim_delay",
+        "code",
+        "crashed",
+        "dispatcher",
+        "i",
+        "interested",
+        "on_final",
+        "task",
+        "work_time",
+    )
 
     def __init__(
         self,
@@ -117,10 +133,25 @@ class _Request:
         task: int,
         i: int,
         dispatcher: int,
-        on_final: tuple[_Request, int] | None,
+        on_final: _Visit | None,
     ) -> None:
         self.c, self.code, self.task, self.i = c, code, task, i
         self.dispatcher, self.on_final = dispatcher, on_final
+
+
+class _Visit:
+    """Slot ``j`` of a request (worker ``actor``), and the SimPy event of its next step.
+
+    A slot's steps (delivery, decision, work, reply) come one after another, so one object
+    serves as the event of each in turn (``Model.next_step`` sets its ``callbacks``; SimPy
+    clears them when it processes the event): no new event object per step.
+    """
+
+    __slots__ = ("actor", "callbacks", "j", "req")
+    _ok = True  # SimPy only reads it
+
+    def __init__(self, req: _Request, j: int, actor: int) -> None:
+        self.req, self.j, self.actor = req, j, actor
 
 
 class Model:
@@ -169,6 +200,11 @@ class Model:
         net = self.net
         self._ow, self._service, self._ps = net.one_way, net.service, net.per_subscriber
         self._cost, self._shared = net.client_cost, net.shared_client_cpu
+        # The model's steps as events' callbacks, bound once (not at every event).
+        self._task_arrives, self._decided = (self.task_arrives,), (self.decided,)
+        self._worked, self._work_done = (self.worked,), (self.work_done,)
+        self._partial_arrives, self._counted = (self.partial_arrives,), (self.counted,)
+        self._timer_fired, self._request_done = (self.timer_fired,), (self.request_done,)
         self.next_index = 0
         self.finished = 0
         self.bar: Any = None
@@ -177,16 +213,24 @@ class Model:
     def _note(self, text: str) -> int:
         return self.notes.setdefault(text, len(self.notes))
 
-    def at(self, when: float, fn, arg: Any) -> None:
-        """Call ``fn(event)`` at simulated time ``when`` (never earlier than now).
+    def at(self, when: float, callbacks: tuple, arg: Any) -> None:
+        """Call ``callbacks`` (one bound method, in a tuple made in ``__init__``) with an
+        event holding ``arg`` at simulated time ``when`` (never earlier than now).
 
         The event goes straight onto SimPy's queue with normal priority, as a ``Timeout``
         would, without a ``Timeout``'s bookkeeping.
         """
         now = self.env._now
         heappush(
-            self._queue, (when if when > now else now, NORMAL, next(self._eid), _Call(fn, arg))
+            self._queue,
+            (when if when > now else now, NORMAL, next(self._eid), _Call(callbacks, arg)),
         )
+
+    def next_step(self, when: float, visit: _Visit, callbacks: tuple) -> None:
+        """As ``at``, with ``visit`` itself as the event (see ``_Visit``)."""
+        visit.callbacks = callbacks
+        now = self.env._now
+        heappush(self._queue, (when if when > now else now, NORMAL, next(self._eid), visit))
 
     def cpu(self, actor: int, t: float) -> float:
         """One client operation by ``actor`` from ``t``; returns when it is done."""
@@ -197,8 +241,14 @@ class Model:
         self.cpu_free[k] = done
         return done
 
-    def command(self, sent: float, subscribers: int = 0) -> float:
-        """A command leaving its client at ``sent``: when the server applies it."""
+    def send(self, actor: int, t: float, subscribers: int = 0) -> float:
+        """``actor`` sends a command from ``t`` (one client operation, as ``cpu``, inlined:
+        one call fewer per command); returns when the server applies it."""
+        k = 0 if self._shared else actor
+        self.cpu_ops += 1
+        free = self.cpu_free[k]
+        sent = (t if t > free else free) + self._cost
+        self.cpu_free[k] = sent
         self.commands += 1
         arrive = sent + self._ow
         free = self.server_free
@@ -218,21 +268,28 @@ class Model:
         i: int,
         dispatcher: int,
         parent: _Request | None,
-        on_final: tuple[_Request, int] | None,
+        on_final: _Visit | None,
     ) -> None:
         code = len(self.rids)
         self.rids.append(f"r{i}" if parent is None else f"r{i}.{code}")
         subs = self.subscribers[task]
         c = self.kind(**self.timing, expect=self.expect[task])
         req = _Request(c, code, task, i, dispatcher, on_final)
+        if parent is None:  # the row's draws as lists, once per row (see _Request)
+            d = self.draws
+            row = d.interested[i], d.claim_delay[i], d.work_time[i], d.crashed[i]
+            req.interested, req.claim_delay, req.work_time, req.crashed = (r.tolist() for r in row)
+        else:
+            req.interested, req.claim_delay = parent.interested, parent.claim_delay
+            req.work_time, req.crashed = parent.work_time, parent.crashed
         now = self.env._now
         parent_note = -1 if parent is None else self._note(self.rids[parent.code])
         self.rec(now, req, dispatcher, DISPATCH, NAN, parent_note)
-        applied = self.command(self.cpu(dispatcher, now), len(subs))
+        applied = self.send(dispatcher, now, len(subs))
         self.publishes += 1
-        ps, ow = self._ps, self._ow
+        ps, ow, slot_actor, step = self._ps, self._ow, self.slot_actor, self._task_arrives
         for k, j in enumerate(subs):
-            self.at(applied + (k + 1) * ps + ow, self.task_arrives, (req, j))
+            self.next_step(applied + (k + 1) * ps + ow, _Visit(req, j, slot_actor[j]), step)
         start = applied + len(subs) * ps + ow  # the publish returned: collecting starts
         self.carry_out(req, start, c.published(len(subs)))
 
@@ -249,30 +306,30 @@ class Model:
                     (t, req.code, req.task, d, CODE[step], NAN if value is None else value, note)
                 )
             elif kind is Pop:
-                applied = self.command(self.cpu(d, t))
+                applied = self.send(d, t)
                 n = self.claims.pop(req.code, cmd.seal)
-                self.at(applied + self._ow, self.counted, (req, n))
+                self.at(applied + self._ow, self._counted, (req, n))
             elif kind is SetTimer:
-                self.at(t + cmd.after, self.timer_fired, (req, cmd.timer, cmd.token))
+                self.at(t + cmd.after, self._timer_fired, (req, cmd.timer, cmd.token))
             elif kind is ReadLength:
-                applied = self.command(self.cpu(d, t))
+                applied = self.send(d, t)
                 n = self.claims.length(req.code, cmd.seal)
-                self.at(applied + self._ow, self.counted, (req, n))
+                self.at(applied + self._ow, self._counted, (req, n))
             elif kind is Final:
                 finished = True
                 self.rec(t, req, d, FINAL, len(req.c.accepted), self._note(str(cmd.reason)))
             elif kind is Close:  # dispatch() returns once the server answered
-                t = self.command(self.cpu(d, t)) + self._ow
+                t = self.send(d, t) + self._ow
                 self.claims.close(req.code, cmd.seal)
         if finished:
             if req.on_final is not None:
-                self.at(t, self.work_done, req.on_final)
+                self.next_step(t, req.on_final, self._work_done)
             else:
-                self.at(t, self.request_done, None)
+                self.at(t, self._request_done, None)
 
-    def partial_arrives(self, ev: _Call) -> None:
-        req, j = ev._value
-        self.carry_out(req, self.cpu(req.dispatcher, self.env._now), req.c.partial(j))
+    def partial_arrives(self, v: _Visit) -> None:
+        req = v.req
+        self.carry_out(req, self.cpu(req.dispatcher, self.env._now), req.c.partial(v.j))
 
     def counted(self, ev: _Call) -> None:
         req, n = ev._value
@@ -282,59 +339,56 @@ class Model:
         req, timer, token = ev._value
         self.carry_out(req, self.env._now, req.c.timer(timer, token))
 
-    # --- the workers ------------------------------------------------------------------------
-    def task_arrives(self, ev: _Call) -> None:
-        req, j = ev._value
-        w = self.slot_actor[j]
+    # --- the workers (each step is called with the slot's _Visit) ---------------------------
+    def task_arrives(self, v: _Visit) -> None:
+        req, w = v.req, v.actor
         done = self.cpu(w, self.env._now)
         self._append((done, req.code, req.task, w, DELIVER, NAN, -1))
-        self.at(done + self.draws.claim_delay[req.i, j], self.decided, (req, j))
+        self.next_step(done + req.claim_delay[v.j], v, self._decided)
 
-    def decided(self, ev: _Call) -> None:
-        req, j = ev._value
-        i, w, now = req.i, self.slot_actor[j], self.env._now
-        wanted = bool(self.draws.interested[i, j])
+    def decided(self, v: _Visit) -> None:
+        req, j, w, now = v.req, v.j, v.actor, self.env._now
+        wanted = req.interested[j]
         append, code, task = self._append, req.code, req.task
         append((now, code, task, w, INTEREST, 1.0 if wanted else 0.0, -1))
         if not wanted:
             if self.declines:
-                self.reply(req, j, now)
+                self.reply(v, now)
             return
         start = now
         if self.claims_first:
-            start = self.command(self.cpu(w, now)) + self._ow
+            start = self.send(w, now) + self._ow
             if not self.claims.claim(code, self.check_seal):
                 append((start, code, task, w, CLAIM_REFUSED, NAN, -1))
                 return
             append((start, code, task, w, CLAIM, NAN, -1))
         append((start, code, task, w, WORK_START, NAN, -1))
-        if self.draws.crashed[i, j]:
+        if req.crashed[j]:
             append((start, code, task, w, CRASH, NAN, -1))
             return
-        self.at(start + self.draws.work_time[i, j], self.worked, (req, j))
+        self.next_step(start + req.work_time[j], v, self._worked)
 
-    def worked(self, ev: _Call) -> None:
-        req, j = ev._value
-        sub = self.slot_sub[j]
+    def worked(self, v: _Visit) -> None:
+        sub = self.slot_sub[v.j]
         if sub is not None:  # the work ends when the subtask's answer is back
-            self.dispatch(sub, req.i, self.slot_actor[j], req, (req, j))
+            req = v.req
+            self.dispatch(sub, req.i, v.actor, req, v)
         else:
-            self.work_done(ev)
+            self.work_done(v)
 
-    def work_done(self, ev: _Call) -> None:
-        req, j = ev._value
-        now = self.env._now
-        self.rec(now, req, self.slot_actor[j], WORK_END)
-        self.reply(req, j, now)
+    def work_done(self, v: _Visit) -> None:
+        req, now = v.req, self.env._now
+        self._append((now, req.code, req.task, v.actor, WORK_END, NAN, -1))
+        self.reply(v, now)
 
-    def reply(self, req: _Request, j: int, now: float) -> None:
+    def reply(self, v: _Visit, now: float) -> None:
         """Publish the partial (or decline) on the dispatcher's reply channel."""
-        w = self.slot_actor[j]
-        applied = self.command(self.cpu(w, now), 1)
+        req, w = v.req, v.actor
+        applied = self.send(w, now, 1)
         self.publishes += 1
         arrives = applied + self._ps + self._ow
         self._append((arrives, req.code, req.task, w, PARTIAL_SENT, NAN, -1))
-        self.at(arrives, self.partial_arrives, (req, j))
+        self.next_step(arrives, v, self._partial_arrives)
 
     # --- the load ---------------------------------------------------------------------------
     def request_done(self, ev: _Call) -> None:
