@@ -23,6 +23,11 @@ SMALL = {  # the parameter cell each notebook runs with in the tests
     "05_sim_vs_real": (
         "REQUESTS = 40\nBIG_WORKERS = 200\nBIG_REQUESTS = 5\nWAN_ONE_WAY = 0.02\nSEED = 5"
     ),
+    "06_variants": (
+        "INTERESTS = [0.05, 0.5]\nNS = [1, 4]\nREQUESTS_SIM = 300\nREQUESTS_REAL = 30\n"
+        "GRACES = [0.0, 0.02]\nGRACE_REQUESTS_SIM = 1000\nGRACE_REQUESTS_REAL = 40\n"
+        "DIAGRAM_REQUESTS = 10\nSEED = 6"
+    ),
 }
 
 
