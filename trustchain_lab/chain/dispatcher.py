@@ -30,10 +30,16 @@ from .bus import Bus
 from .claims import ClaimStore
 from .endpoint import Endpoint
 from .keys import Keys, check_name
-from .messages import MessageError, PartialMessage, TaskMessage, encode_task
+from .messages import (
+    MAX_DEADLINE,
+    MAX_MESSAGE_BYTES,
+    TTL_MARGIN,
+    MessageError,
+    PartialMessage,
+    TaskMessage,
+    encode_task,
+)
 from .observe import Observer, Step, emit
-
-TTL_MARGIN = 5  # seconds a claim list (or a seal) outlives its request's deadline
 
 
 @dataclass(frozen=True)
@@ -91,6 +97,7 @@ class Dispatcher(Endpoint):
         keys: Keys | None = None,
         observer: Observer | None = None,
         bus: Bus | None = None,
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
     ) -> None:
         super().__init__(
             redis,
@@ -98,8 +105,10 @@ class Dispatcher(Endpoint):
             keys=keys,
             observer=observer,
             bus=bus,
+            max_message_bytes=max_message_bytes,
         )
         self.late_partials = 0
+        self.duplicates = 0  # second replies of one worker to one request, dropped
         self._reply_channel = self.keys.reply_channel(self.name)
         self._flights: dict[str, _Flight] = {}
         self._claims: ClaimStore | None = None
@@ -144,6 +153,8 @@ class Dispatcher(Endpoint):
         number of workers). Whatever the variant, the answer is final at ``deadline``.
         """
         check_name(task)
+        if isinstance(deadline, int | float) and deadline > MAX_DEADLINE:
+            raise ValueError(f"deadline must be at most {MAX_DEADLINE} seconds, got {deadline!r}")
         collector = protocol_variant(variant)(
             probe_window=probe_window, deadline=deadline, grace=grace, expect=expect
         )  # validates the timing, raising ValueError before anything is sent
@@ -158,7 +169,8 @@ class Dispatcher(Endpoint):
             parent=parent,
             claim_ttl=ttl,
         )
-        data = encode_task(msg)  # refuses a payload JSON cannot hold, before anything is sent
+        data = encode_task(msg, self.max_message_bytes)  # refuses a payload JSON cannot hold,
+        # or one over the size limit, before anything is sent
         bus = self.bus
         flight = _Flight(task, collector)
         self._flights[request_id] = flight
@@ -186,6 +198,8 @@ class Dispatcher(Endpoint):
                     emit(self.observer, step)
                     if cmd.kind is Kind.PARTIAL_LATE:
                         self.late_partials += 1
+                    elif cmd.kind is Kind.PARTIAL_DUPLICATE:
+                        self.duplicates += 1
                 elif isinstance(cmd, SetTimer):
                     timers[cmd.timer] = (loop.time() + cmd.after, cmd.token)
                 elif isinstance(cmd, Pop):

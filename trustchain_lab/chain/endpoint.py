@@ -10,7 +10,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 
 from .bus import Bus, RedisBus, Subscription
 from .keys import Keys
-from .messages import MessageError, PartialMessage, TaskMessage, decode
+from .messages import MAX_MESSAGE_BYTES, MessageError, PartialMessage, TaskMessage, decode
 from .observe import Observer
 
 log = logging.getLogger("trustchain_lab.chain")
@@ -41,11 +41,18 @@ class Endpoint:
         keys: Keys | None = None,
         observer: Observer | None = None,
         bus: Bus | None = None,
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
     ) -> None:
+        if isinstance(max_message_bytes, bool) or not (
+            isinstance(max_message_bytes, int) and max_message_bytes >= 1024
+        ):
+            raise ValueError(f"max_message_bytes must be an int >= 1024, got {max_message_bytes!r}")
         self.name = name
         self.keys = keys or Keys()
         self.observer = observer
+        self.max_message_bytes = max_message_bytes
         self.malformed = 0  # messages on our channels that were not ours, or not valid
+        self.oversized = 0  # messages over max_message_bytes, dropped unread
         self._redis_arg = redis
         self._bus_arg = bus
         self._redis: Redis | None = None
@@ -83,8 +90,12 @@ class Endpoint:
 
     async def _read(self, sub: Subscription) -> None:
         async for channel, data in sub:
+            if len(data) > self.max_message_bytes:
+                self.oversized += 1
+                log.warning("%s: dropped a %d-byte message on %s", self.name, len(data), channel)
+                continue
             try:
-                msg = decode(data)
+                msg = decode(data, self.max_message_bytes)
             except MessageError as exc:
                 self.malformed += 1
                 log.warning("%s: malformed message on %s: %s", self.name, channel, exc)
