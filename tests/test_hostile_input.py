@@ -7,10 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.test_chain import result_of, system, yes
 from trustchain_lab.chain import Dispatcher, Keys, MessageError, PartialMessage, Step, Worker
 from trustchain_lab.chain.messages import MAX_CLAIM_TTL, decode, encode_partial, encode_task
-
-from tests.test_chain import result_of, system, yes
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
