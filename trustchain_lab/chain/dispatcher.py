@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import uuid
 from collections import deque
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, TypeVar
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from ..protocol import (
     Close,
@@ -28,7 +30,7 @@ from ..protocol import (
 from ..protocol import variant as protocol_variant
 from .bus import Bus
 from .claims import ClaimStore
-from .endpoint import Endpoint
+from .endpoint import Endpoint, Unavailable
 from .keys import Keys, check_name
 from .messages import (
     MAX_DEADLINE,
@@ -41,6 +43,10 @@ from .messages import (
 )
 from .observe import Observer, Step, emit
 
+log = logging.getLogger("trustchain_lab.chain")
+CLEANUP_WAIT = 1.0  # seconds the clean-up after an answer may take; then the TTLs do it
+T = TypeVar("T")
+
 
 @dataclass(frozen=True)
 class FinalResponse:
@@ -50,6 +56,8 @@ class FinalResponse:
     request_id: str
     reason: Reason
     partials: tuple[PartialMessage, ...]
+    missing: tuple[str, ...] = ()  # claimed and never replied (claim variants; read from
+    # the list when the request was closed, e.g. at the deadline)
 
     @property
     def results(self) -> list[Any]:
@@ -68,18 +76,24 @@ class FinalResponse:
 class _Flight:
     """One request in flight: its collector and the commands waiting to be carried out."""
 
-    __slots__ = ("collector", "commands", "task", "wake")
+    __slots__ = ("collector", "commands", "error", "task", "wake")
 
     def __init__(self, task: str, collector: Collector) -> None:
         self.task = task
         self.collector = collector
         self.commands: deque[Command] = deque()
         self.wake = asyncio.Event()
+        self.error: Unavailable | None = None
 
     def feed(self, commands: list[Command]) -> None:
         if commands:
             self.commands.extend(commands)
             self.wake.set()
+
+    def fail(self, error: Unavailable) -> None:
+        """No trustworthy answer can come any more (e.g. replies may have been lost)."""
+        self.error = error
+        self.wake.set()
 
 
 class Dispatcher(Endpoint):
@@ -120,6 +134,15 @@ class Dispatcher(Endpoint):
         await super().start()
         self._claims = ClaimStore(self.redis, self.keys)
 
+    def _on_gap(self, exc: BaseException) -> None:
+        for request_id, flight in self._flights.items():
+            flight.fail(
+                Unavailable(
+                    f"dispatcher {self.name!r} stopped listening during request {request_id} "
+                    f"({type(exc).__name__}: {exc}): replies may be lost"
+                )
+            )
+
     async def _on_message(self, msg: TaskMessage | PartialMessage) -> None:
         if not isinstance(msg, PartialMessage):
             raise MessageError("a task message on a reply channel")
@@ -150,7 +173,12 @@ class Dispatcher(Endpoint):
         partial, final when a pop leaves the list empty, and a probe ``probe_window``
         seconds after dispatch answers empty when the list is empty; ``grace`` > 0 waits
         that long after the list empties and looks again. ``known`` needs ``expect`` (the
-        number of workers). Whatever the variant, the answer is final at ``deadline``.
+        number of workers). Whatever the variant, the answer is final at ``deadline``, even
+        when Redis stalls (``FinalResponse.missing`` names who claimed and never replied).
+
+        Raises ``Unavailable`` (a ``ConnectionError``) instead of answering when the
+        dispatcher is not listening on the bus, when it stopped listening during the
+        request, or when Redis failed a step: an answer then could be wrong.
         """
         check_name(task)
         if isinstance(deadline, int | float) and deadline > MAX_DEADLINE:
@@ -171,18 +199,51 @@ class Dispatcher(Endpoint):
         )
         data = encode_task(msg, self.max_message_bytes)  # refuses a payload JSON cannot hold,
         # or one over the size limit, before anything is sent
-        bus = self.bus
+        self.bus  # noqa: B018 -- raises RuntimeError when not started: a usage error
+        if not self.ready:
+            raise Unavailable(
+                f"dispatcher {self.name!r} is not listening on the bus (Redis unreachable?)"
+            )
+        due = asyncio.get_running_loop().time() + deadline  # the answer, whatever Redis does
         flight = _Flight(task, collector)
         self._flights[request_id] = flight
         try:
             emit(self.observer, Step(Kind.DISPATCH, self.name, task, request_id, None, parent))
-            receivers = await bus.publish(self.keys.task_channel(task), data)
+            receivers = await self._step(
+                self._broadcast(collector, request_id, task, data, ttl), due
+            )
+            if receivers is None:
+                raise Unavailable(f"Redis did not take the broadcast of {task} within the deadline")
             flight.feed(collector.published(receivers))
-            return await self._carry_out(flight, request_id, ttl)
+            return await self._carry_out(flight, request_id, due)
         finally:
             self._flights.pop(request_id, None)
 
-    async def _carry_out(self, flight: _Flight, request_id: str, ttl: int) -> FinalResponse:
+    async def _broadcast(
+        self, c: Collector, request_id: str, task: str, data: bytes, ttl: int
+    ) -> int:
+        """Publish the task; a claim variant opens the request (its marker) first, in the
+        same step when the bus is this Redis."""
+        channel, claims = self.keys.task_channel(task), self._claims
+        assert claims is not None  # started
+        if c.claims and self._bus_arg is None:
+            return await claims.open_and_publish(task, request_id, channel, data, ttl)
+        if c.claims:
+            await claims.open(task, request_id, ttl)
+        return await self.bus.publish(channel, data)
+
+    async def _step(self, step: Awaitable[T], due: float) -> T | None:
+        """One Redis step of a request: its result, None if it is still unanswered at
+        ``due``; ``Unavailable`` if Redis failed it."""
+        try:
+            async with asyncio.timeout_at(due):
+                return await step
+        except TimeoutError:
+            return None
+        except (RedisError, OSError) as exc:
+            raise Unavailable(f"Redis failed a step: {type(exc).__name__}: {exc}") from exc
+
+    async def _carry_out(self, flight: _Flight, request_id: str, due: float) -> FinalResponse:
         """Execute the collector's commands until the answer is given and cleaned up."""
         loop = asyncio.get_running_loop()
         claims = self._claims
@@ -192,6 +253,8 @@ class Dispatcher(Endpoint):
         answer: FinalResponse | None = None
         while True:
             while commands:
+                if flight.error is not None and answer is None:
+                    raise flight.error
                 cmd = commands.popleft()
                 if isinstance(cmd, Note):
                     step = Step(cmd.kind, self.name, task, request_id, cmd.value, cmd.note)
@@ -202,12 +265,15 @@ class Dispatcher(Endpoint):
                         self.duplicates += 1
                 elif isinstance(cmd, SetTimer):
                     timers[cmd.timer] = (loop.time() + cmd.after, cmd.token)
-                elif isinstance(cmd, Pop):
-                    n = await claims.pop(task, request_id, seal=cmd.seal, ttl=ttl)
-                    flight.feed(c.counted(n))
-                elif isinstance(cmd, ReadLength):
-                    n = await claims.length(task, request_id, seal=cmd.seal, ttl=ttl)
-                    flight.feed(c.counted(n))
+                    if cmd.timer is Timer.DEADLINE:
+                        due = max(due, timers[cmd.timer][0])
+                elif isinstance(cmd, Pop | ReadLength):
+                    if isinstance(cmd, Pop):
+                        read = claims.pop(task, request_id, cmd.worker, seal=cmd.seal)
+                    else:
+                        read = claims.length(task, request_id, seal=cmd.seal)
+                    n = await self._step(read, due)
+                    flight.feed(c.abandon() if n is None else c.counted(n))
                 elif isinstance(cmd, Final):
                     n = len(c.accepted)
                     emit(
@@ -215,17 +281,31 @@ class Dispatcher(Endpoint):
                     )
                     answer = FinalResponse(task, request_id, cmd.reason, tuple(c.accepted))
                     self._flights.pop(request_id, None)  # later partials are late
-                elif isinstance(cmd, Close):
-                    await claims.close(task, request_id, seal=cmd.seal, ttl=ttl)
+                elif isinstance(cmd, Close) and answer is not None:
+                    missing = await self._clean_up(claims.close(task, request_id), request_id)
+                    answer = replace(answer, missing=tuple(missing))
             if answer is not None:
                 return answer
+            if flight.error is not None:
+                raise flight.error
             if not timers:
                 raise RuntimeError(f"request {request_id} waits with no timer set")
             flight.wake.clear()
-            timer, (due, token) = min(timers.items(), key=lambda kv: kv[1][0])
+            timer, (at, token) = min(timers.items(), key=lambda kv: kv[1][0])
             try:
-                async with asyncio.timeout_at(due):
+                async with asyncio.timeout_at(at):
                     await flight.wake.wait()
             except TimeoutError:
                 del timers[timer]
                 flight.feed(c.timer(timer, token))
+
+    async def _clean_up(self, closing: Awaitable[list[str]], request_id: str) -> list[str]:
+        """Close the request after its answer; a failure here never costs the answer."""
+        try:
+            async with asyncio.timeout(CLEANUP_WAIT):
+                return await closing
+        except (TimeoutError, RedisError, OSError) as exc:
+            log.warning(
+                "%s: clean-up of %s failed (the TTLs will do it): %s", self.name, request_id, exc
+            )
+            return []

@@ -62,7 +62,10 @@ class Worker(Endpoint):
     never a lost one. At most ``max_in_flight`` tasks are handled at once; the reader never
     waits for a free slot (Redis would drop a subscriber that stops reading): a task that
     comes when every slot is taken is *shed* (counted in ``shed``): not claimed, or, where
-    the variant has every receiver answer, answered at once with an error partial.
+    the variant has every receiver answer, answered at once with an error partial. A claim
+    that Redis fails is reported with an error partial too (the answer then says
+    ``lost_claims``), unless the failure takes longer than the dispatcher's probe window:
+    then nothing can tell the dispatcher that this worker was interested.
     """
 
     def __init__(
@@ -178,7 +181,16 @@ class Worker(Endpoint):
             return
         if action is Action.CLAIM:
             assert self._claims is not None  # started
-            claimed = await self._claims.claim(task, rid, me, msg.claim_ttl, check_seal=rules.seals)
+            try:
+                claimed = await self._claims.claim(
+                    task, rid, me, msg.claim_ttl, check_open=rules.seals
+                )
+            except RedisError as exc:  # interested, but the dispatcher cannot know: tell it
+                self.redis_errors += 1
+                log.error("%s: claim on %s/%s failed: %s", me, task, rid, exc)
+                error = f"claim failed: {type(exc).__name__}: {exc}"
+                await self._reply(msg, PartialMessage(rid, me, ok=False, error=error))
+                return  # a reply with no claim behind it ends the request as lost_claims
             if not claimed:
                 emit(obs, Step(Kind.CLAIM_REFUSED, me, task, rid))
                 return
