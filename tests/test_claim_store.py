@@ -14,47 +14,47 @@ async def test_scripts_match_the_memory_semantics_step_for_step(make_client):
     store = ClaimStore(client, keys)
     memory = MemoryClaims()
     rng = random.Random(7)
-    requests = ["r0", "r1", "r2"]
+    requests, workers = ["r0", "r1", "r2"], ["w0", "w1", "w2"]
     try:
-        for step in range(400):
-            rid, flag = rng.choice(requests), rng.random() < 0.5
-            op = rng.choice(["claim", "claim", "pop", "length", "close"])
-            if op == "claim":
-                got = await store.claim("T", rid, f"w{step}", TTL, check_seal=flag)
-                want = memory.claim(rid, flag)
+        for step in range(600):
+            rid, worker, flag = rng.choice(requests), rng.choice(workers), rng.random() < 0.5
+            op = rng.choice(["open", "claim", "claim", "pop", "pop", "length", "close"])
+            if op == "open":
+                await store.open("T", rid, TTL)
+                got = want = memory.open(rid)
+            elif op == "claim":
+                got = await store.claim("T", rid, worker, TTL, check_open=flag)
+                want = memory.claim(rid, worker, flag)
             elif op == "pop":
-                got = await store.pop("T", rid, seal=flag, ttl=TTL)
-                want = memory.pop(rid, flag)
+                got = await store.pop("T", rid, worker, seal=flag)
+                want = memory.pop(rid, worker, flag)
             elif op == "length":
-                got = await store.length("T", rid, seal=flag, ttl=TTL)
+                got = await store.length("T", rid, seal=flag)
                 want = memory.length(rid, flag)
             else:
-                await store.close("T", rid, seal=flag, ttl=TTL)
-                got = want = memory.close(rid, flag)
-            assert got == want, (step, op, rid, flag)
-            if step % 50 == 0:
-                memory.sealed.clear()
-                await client.delete(*(keys.seal("T", r) for r in requests))
+                got, want = await store.close("T", rid), memory.close(rid)
+            assert got == want, (step, op, rid, worker, flag)
         for rid in requests:
-            assert await client.llen(keys.claim_list("T", rid)) == memory.lists.get(rid, 0)
-            assert bool(await client.exists(keys.seal("T", rid))) == (rid in memory.sealed)
+            on_list = await client.lrange(keys.claim_list("T", rid), 0, -1)
+            assert [w.decode() for w in on_list] == memory.lists.get(rid, [])
+            assert bool(await client.exists(keys.marker("T", rid))) == (rid in memory.opened)
     finally:
         await client.flushdb()
         await client.aclose()
 
 
-async def test_claims_and_seals_carry_their_ttl(make_client):
+async def test_claims_and_markers_carry_their_ttl_and_publishing_opens(make_client):
     client = make_client()
     keys = Keys("cs")
     store = ClaimStore(client, keys)
     try:
-        await store.claim("T", "r", "w", TTL, check_seal=True)
+        assert await store.open_and_publish("T", "r", "cs:task:T", b"x", TTL) == 0
+        assert 0 < await client.ttl(keys.marker("T", "r")) <= TTL
+        assert await store.claim("T", "r", "w", TTL, check_open=True)
         assert 0 < await client.ttl(keys.claim_list("T", "r")) <= TTL
-        await store.pop("T", "r", seal=True, ttl=TTL)
-        assert 0 < await client.ttl(keys.seal("T", "r")) <= TTL
-        assert await client.exists(keys.claim_list("T", "r")) == 0
-        await store.close("T", "q", seal=True, ttl=TTL)
-        assert 0 < await client.ttl(keys.seal("T", "q")) <= TTL
+        assert await store.pop("T", "r", "w", seal=True) == 0
+        assert await client.exists(keys.claim_list("T", "r"), keys.marker("T", "r")) == 0
+        assert not await store.claim("T", "r", "late", TTL, check_open=True)
     finally:
         await client.flushdb()
         await client.aclose()

@@ -44,11 +44,11 @@ class World:
             if isinstance(cmd, SetTimer):
                 self.timers[cmd.timer] = cmd.token
             elif isinstance(cmd, Pop):
-                pending += c.counted(self.claims.pop(KEY, cmd.seal))
+                pending += c.counted(self.claims.pop(KEY, cmd.worker, cmd.seal))
             elif isinstance(cmd, ReadLength):
                 pending += c.counted(self.claims.length(KEY, cmd.seal))
             elif isinstance(cmd, Close):
-                self.claims.close(KEY, cmd.seal)
+                self.claims.close(KEY)
             elif isinstance(cmd, Final):
                 self.reason = cmd.reason
 
@@ -65,7 +65,7 @@ class World:
         c = self.collector
         if what == "start":  # interested: claim (claim variants) or work at once
             if c.on_interest(True) is Action.CLAIM:
-                accepted = self.claims.claim(KEY, c.seals)
+                accepted = self.claims.claim(KEY, who, c.seals)
                 self.stage[who] = "working" if accepted else "refused"
             else:
                 self.stage[who] = "working"
@@ -90,6 +90,7 @@ class World:
 def explore(name: str, **timing) -> set[str]:
     """Outcomes over every interleaving (each answered request counted once per path)."""
     world = World(variant(name)(probe_window=0.5, deadline=5.0, **timing))
+    world.claims.open(KEY)  # the broadcast opens the request
     world.run(world.collector.published(len(WORKERS)))
     outcomes: set[str] = set()
     stack = [world]

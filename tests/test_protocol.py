@@ -35,13 +35,13 @@ def received(worker):
 def test_seed_pops_once_per_reply_and_answers_when_the_list_is_empty():
     c = make("seed")
     assert c.published(3) == [SetTimer(Timer.PROBE, 0.5), SetTimer(Timer.DEADLINE, 2.0)]
-    assert c.partial("a", "A") == [received("a"), Pop(seal=False)]
+    assert c.partial("a", "A") == [received("a"), Pop("a", seal=False)]
     assert c.partial("b", "B") == []  # a pop is in flight: the reply waits
-    assert c.counted(1) == [Note(Kind.POP, 1), received("b"), Pop(seal=False)]
+    assert c.counted(1) == [Note(Kind.POP, 1), received("b"), Pop("b", seal=False)]
     assert c.counted(0) == [
         Note(Kind.POP, 0),
         Final(Reason.CLAIMS_DRAINED),
-        Close(seal=False),
+        Close(),
     ]
     assert c.done and c.reason is Reason.CLAIMS_DRAINED and c.accepted == ["A", "B"]
     assert c.partial("c") == [Note(Kind.PARTIAL_LATE, None, "c")]
@@ -55,7 +55,7 @@ def test_seed_answers_empty_when_the_probe_reads_zero():
     assert c.counted(0) == [
         Note(Kind.PROBE, 0),
         Final(Reason.PROBE_EMPTY),
-        Close(seal=False),
+        Close(),
     ]
 
 
@@ -74,9 +74,9 @@ def test_timers_that_fire_during_a_round_trip_wait_for_its_answer_replies_first(
     assert c.timer(Timer.PROBE) == [] and c.timer(Timer.DEADLINE) == []
     c.partial("b")
     # the pop answered: the queued reply is taken first, its pop goes out
-    assert c.counted(1) == [Note(Kind.POP, 1), received("b"), Pop(seal=False)]
+    assert c.counted(1) == [Note(Kind.POP, 1), received("b"), Pop("b", seal=False)]
     # then the deadline that came due meanwhile ends the request
-    assert c.counted(1) == [Note(Kind.POP, 1), Final(Reason.DEADLINE), Close(seal=False)]
+    assert c.counted(1) == [Note(Kind.POP, 1), Final(Reason.DEADLINE), Close()]
 
 
 def test_a_probe_due_during_a_round_trip_runs_after_it():
@@ -94,7 +94,7 @@ def test_replies_before_the_broadcast_returned_wait_for_it():
         SetTimer(Timer.PROBE, 0.5),
         SetTimer(Timer.DEADLINE, 2.0),
         received("a"),
-        Pop(seal=False),
+        Pop("a", seal=False),
     ]
 
 
@@ -110,7 +110,7 @@ def test_a_second_reply_of_one_worker_is_dropped_in_every_variant():
 def test_sealed_seals_with_the_read_that_ends_the_request():
     c = make("sealed")
     c.published(1)
-    assert c.partial("a") == [received("a"), Pop(seal=True)]
+    assert c.partial("a") == [received("a"), Pop("a", seal=True)]
     assert c.counted(0) == [Note(Kind.POP, 0), Final(Reason.CLAIMS_DRAINED)]  # no DEL needed
     p = make("sealed")
     p.published(1)
@@ -121,7 +121,7 @@ def test_sealed_seals_with_the_read_that_ends_the_request():
 def test_sealed_deletes_and_seals_at_the_deadline():
     c = make("sealed")
     c.published(1)
-    assert c.timer(Timer.DEADLINE) == [Final(Reason.DEADLINE), Close(seal=True)]
+    assert c.timer(Timer.DEADLINE) == [Final(Reason.DEADLINE), Close()]
 
 
 def test_grace_waits_and_looks_again_before_answering():
@@ -132,14 +132,14 @@ def test_grace_waits_and_looks_again_before_answering():
     assert c.timer(Timer.GRACE, 1) == [ReadLength(Kind.RECHECK, seal=False)]
     # a late claimer showed up in time: keep waiting for its reply
     assert c.counted(1) == [Note(Kind.RECHECK, 1)]
-    assert c.partial("b") == [received("b"), Pop(seal=False)]
+    assert c.partial("b") == [received("b"), Pop("b", seal=False)]
     assert c.counted(0) == [Note(Kind.POP, 0), SetTimer(Timer.GRACE, 0.05, 2)]
     assert c.timer(Timer.GRACE, 1) == []  # the first period's timer is stale
     assert c.timer(Timer.GRACE, 2) == [ReadLength(Kind.RECHECK, seal=False)]
     assert c.counted(0) == [
         Note(Kind.RECHECK, 0),
         Final(Reason.CLAIMS_DRAINED),
-        Close(seal=False),
+        Close(),
     ]
 
 
@@ -148,7 +148,7 @@ def test_a_reply_during_the_grace_period_cancels_it():
     c.published(2)
     c.partial("a")
     c.counted(0)
-    assert c.partial("b") == [received("b"), Pop(seal=False)]
+    assert c.partial("b") == [received("b"), Pop("b", seal=False)]
     assert c.timer(Timer.GRACE, 1) == []
     assert c.timer(Timer.PROBE) == []  # pop in flight: the probe waits
     assert c.counted(0) == [Note(Kind.POP, 0), SetTimer(Timer.GRACE, 0.05, 2)]
@@ -157,7 +157,7 @@ def test_a_reply_during_the_grace_period_cancels_it():
 def test_the_probe_is_skipped_during_a_grace_period_and_sealed_seals_at_the_recheck():
     c = make("sealed", grace=0.05)
     c.published(1)
-    assert c.partial("a") == [received("a"), Pop(seal=False)]  # with grace, the pop can't seal
+    assert c.partial("a") == [received("a"), Pop("a", seal=False)]  # with grace, the pop can't seal
     c.counted(0)
     assert c.timer(Timer.PROBE) == []
     assert c.timer(Timer.GRACE, 1) == [ReadLength(Kind.RECHECK, seal=True)]
@@ -194,7 +194,7 @@ def test_replies_queued_at_the_answer_are_late():
     assert c.counted(1) == [
         Note(Kind.POP, 1),
         received("b"),
-        Pop(seal=False),
+        Pop("b", seal=False),
     ]
     assert c.counted(0)[:2] == [Note(Kind.POP, 0), Final(Reason.CLAIMS_DRAINED)]
 
@@ -251,15 +251,44 @@ def test_an_answer_with_nothing_in_flight_is_a_bug_not_an_input():
 
 def test_memory_claims_follow_the_scripts_semantics():
     m = MemoryClaims()
-    assert m.claim("r", check_seal=True) and m.claim("r", check_seal=True)
-    assert m.pop("r", seal=True) == 1
-    assert m.pop("r", seal=True) == 0 and "r" in m.sealed and "r" not in m.lists
-    assert not m.claim("r", check_seal=True)  # refused: sealed
-    assert m.claim("r", check_seal=False)  # the seed ignores seals: the list is recreated
-    assert m.length("r", seal=False) == 1
-    m.close("r", seal=False)
-    assert m.length("q", seal=True) == 0 and "q" in m.sealed
-    assert m.pop("empty", seal=False) == 0 and "empty" not in m.lists
+    assert not m.claim("r", "a", check_open=True)  # not broadcast yet: refused
+    m.open("r")
+    assert m.claim("r", "a", check_open=True) and m.claim("r", "b", check_open=True)
+    assert m.pop("r", "b", seal=True) == 1  # the replier's own claim goes
+    assert m.pop("r", "b", seal=True) == -1  # not there (twice, or never claimed)
+    assert m.pop("r", "a", seal=True) == 0 and "r" not in m.opened and "r" not in m.lists
+    assert not m.claim("r", "c", check_open=True)  # refused: sealed
+    assert m.claim("r", "c", check_open=False)  # the seed ignores it: the list is recreated
+    assert m.length("r", seal=False) == -1  # closed: whatever the list says, it is not ours
+    m.open("q")
+    assert m.length("q", seal=True) == 0 and "q" not in m.opened
+    m.open("d")
+    m.claim("d", "x", check_open=False)
+    m.claim("d", "y", check_open=False)
+    assert m.close("d") == ["x", "y"] and "d" not in m.opened and "d" not in m.lists
+
+
+def test_a_vanished_claim_list_ends_the_request_with_lost_claims():
+    for name in ("seed", "sealed"):
+        c = make(name)
+        c.published(1)
+        c.partial("a")
+        assert c.counted(-1)[:2] == [Note(Kind.POP, -1), Final(Reason.LOST_CLAIMS)]
+        assert c.done and c.reason is Reason.LOST_CLAIMS
+        p = make(name)
+        p.published(1)
+        p.timer(Timer.PROBE)
+        assert p.counted(-1)[1] == Final(Reason.LOST_CLAIMS)  # never "probe_empty"
+
+
+def test_a_round_trip_abandoned_at_the_deadline_answers_with_what_is_in():
+    c = make("sealed")
+    c.published(2)
+    c.partial("a", "A")
+    assert c.abandon() == [Final(Reason.DEADLINE), Close()]
+    assert c.accepted == ["A"]
+    with pytest.raises(RuntimeError, match="no claim-list command in flight"):
+        make("seed").abandon()
 
 
 def test_the_core_and_the_chain_load_no_heavy_dependency():

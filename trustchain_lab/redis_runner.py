@@ -214,10 +214,10 @@ class _Run:
 
     async def _cleanup(self, gateway: Dispatcher) -> dict[str, Any]:
         """Count and delete what the run left (claim lists that late claims recreated,
-        seals); read the server's version."""
+        markers of requests whose clean-up failed); read the server's version."""
         r = gateway.redis
         left = {}
-        for kind in ("claims", "sealed"):
+        for kind in ("claims", "open"):
             keys = [k async for k in r.scan_iter(match=self.keys.pattern(kind), count=1000)]
             if keys:
                 await r.delete(*keys)
@@ -227,7 +227,7 @@ class _Run:
             await r.delete(*rest)
         info: dict[str, Any] = {
             "claim_lists_left": left["claims"],  # recreated by claims after the answer
-            "seals_deleted": left["sealed"],
+            "markers_left": left["open"],  # requests never closed (a failed clean-up)
             "other_keys_deleted": len(rest),
         }
         if self.target.backend == "fakeredis":

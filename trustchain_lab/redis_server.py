@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -41,6 +42,8 @@ class RedisServer:
     """A throw-away redis-server bound to 127.0.0.1, persisting nothing.
 
     ``with RedisServer() as server: use(server.url)``; the process is stopped on exit.
+    For fault injection: ``kill()`` (a crash), ``restart()`` (back on the same port, empty),
+    ``pause()`` / ``resume()`` (SIGSTOP / SIGCONT: a stall).
     """
 
     def __init__(self, binary: str | None = None) -> None:
@@ -60,40 +63,74 @@ class RedisServer:
             raise RedisServerError("no redis-server on PATH (Debian: apt-get install redis-server)")
         last = ""
         for _ in range(attempts):  # a port taken between free_port() and bind: try another
-            self._dir = tempfile.TemporaryDirectory(prefix="trustchain-redis-")
-            port = free_port()
-            self._proc = subprocess.Popen(
-                [
-                    self.binary,
-                    "--port",
-                    str(port),
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                    "--dir",
-                    self._dir.name,
-                    "--daemonize",
-                    "no",
-                    "--loglevel",
-                    "warning",
-                    "--logfile",
-                    str(Path(self._dir.name) / "log"),
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            deadline = time.monotonic() + STARTUP_TIMEOUT
-            while time.monotonic() < deadline and self._proc.poll() is None:
-                if _ping(port):
-                    self.port = port
-                    return self
-                time.sleep(0.02)
-            last = (Path(self._dir.name) / "log").read_text(errors="replace")[-500:]
+            last = self._launch(free_port())
+            if self.port is not None:
+                return self
             self.stop()
         raise RedisServerError(f"redis-server did not start: {last.strip() or 'no log'}")
+
+    def _launch(self, port: int) -> str:
+        """Start the process on ``port``; sets ``self.port`` once it answers, else returns
+        the tail of its log."""
+        if self._dir is None:
+            self._dir = tempfile.TemporaryDirectory(prefix="trustchain-redis-")
+        log = Path(self._dir.name) / "log"
+        self._proc = subprocess.Popen(
+            [
+                str(self.binary),
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                self._dir.name,
+                "--daemonize",
+                "no",
+                "--loglevel",
+                "warning",
+                "--logfile",
+                str(log),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while time.monotonic() < deadline and self._proc.poll() is None:
+            if _ping(port):
+                self.port = port
+                return ""
+            time.sleep(0.02)
+        return log.read_text(errors="replace")[-500:] if log.exists() else ""
+
+    def kill(self) -> None:
+        """Crash the server (SIGKILL); its data is gone. The port stays reserved."""
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.wait(timeout=5)
+
+    def restart(self) -> None:
+        """Bring a killed server back on the same port, empty."""
+        port = self.port
+        if port is None or self._proc is None or self._proc.poll() is None:
+            raise RedisServerError("restart() needs a server that was started, then killed")
+        self.port = None
+        last = self._launch(port)
+        if self.port is None:
+            raise RedisServerError(f"redis-server did not restart on {port}: {last.strip()}")
+
+    def pause(self) -> None:
+        """Stall the server (SIGSTOP): connections stay open, nothing is answered."""
+        if self._proc is not None:
+            self._proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Let a paused server go on (SIGCONT)."""
+        if self._proc is not None:
+            self._proc.send_signal(signal.SIGCONT)
 
     def version(self) -> str:
         out = subprocess.run(
@@ -107,6 +144,7 @@ class RedisServer:
 
     def stop(self) -> None:
         if self._proc is not None:
+            self.resume()  # a paused server does not act on SIGTERM
             if self._proc.poll() is None:
                 self._proc.terminate()
                 try:

@@ -107,6 +107,7 @@ def classify(events: pd.DataFrame) -> pd.DataFrame:
     in the answer. In this order:
 
     - ``timeout``: no final, or the final came from the deadline;
+    - ``failed``: the answer said it could not be trusted (``lost_claims``);
     - ``empty``: nobody interested; ``complete``: somebody, and nobody missing;
     - ``excluded``: every missing worker's claim was refused (``claim_refused``);
     - ``probe_miss``: answered empty at the probe although somebody was interested;
@@ -171,12 +172,20 @@ def classify(events: pd.DataFrame) -> pd.DataFrame:
     outcome = np.select(
         [
             pd.isna(reason) | (reason == Reason.DEADLINE),
+            reason == Reason.LOST_CLAIMS,
             (missing == 0) & (interested == 0),
             missing == 0,
             missing == missing_refused,
             reason == Reason.PROBE_EMPTY,
         ],
-        [Outcome.TIMEOUT, Outcome.EMPTY, Outcome.COMPLETE, Outcome.EXCLUDED, Outcome.PROBE_MISS],
+        [
+            Outcome.TIMEOUT,
+            Outcome.FAILED,
+            Outcome.EMPTY,
+            Outcome.COMPLETE,
+            Outcome.EXCLUDED,
+            Outcome.PROBE_MISS,
+        ],
         default=Outcome.PREMATURE,
     ).astype(str)
     t_dispatch = t[dispatch]

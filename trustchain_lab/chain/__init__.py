@@ -8,7 +8,7 @@ from ..protocol import Reason, variants
 from .bus import Bus, RedisBus, Subscription
 from .claims import ClaimStore
 from .dispatcher import Dispatcher, FinalResponse
-from .endpoint import redis_client
+from .endpoint import Unavailable, redis_client
 from .keys import Keys, check_name
 from .messages import MessageError, PartialMessage, TaskMessage
 from .observe import Observer, Step
@@ -29,6 +29,7 @@ __all__ = [
     "Subscription",
     "TaskMessage",
     "TaskRequest",
+    "Unavailable",
     "Worker",
     "always",
     "check_name",

@@ -1,7 +1,9 @@
 """The message bus behind a small interface; Redis Pub/Sub is the default implementation.
 
 Any async messaging platform can play the bus: implement ``Bus`` (publish, subscribe) and
-``Subscription`` (async iteration of ``(channel, data)``, ``close``).
+``Subscription`` (async iteration of ``(channel, data)``, ``stop``, ``close``). A
+subscription that may have missed messages (its connection broke, even if it came back)
+must raise ``BusGap`` (or any exception) from its iteration, never carry on silently.
 """
 
 from __future__ import annotations
@@ -14,6 +16,10 @@ from redis.asyncio import Redis
 
 SUBSCRIBE_TIMEOUT = 10.0  # seconds to wait for the server to confirm a subscription
 POLL_INTERVAL = 0.1  # an idle reader wakes this often to notice close()
+
+
+class BusGap(ConnectionError):
+    """The subscription may have missed messages: its connection broke or was renewed."""
 
 
 class Subscription(Protocol):
@@ -50,21 +56,29 @@ class RedisSubscription:
 
     async def __aiter__(self) -> AsyncIterator[tuple[str, bytes]]:
         while not self._closing:
-            msg = await self._pubsub.get_message(
-                ignore_subscribe_messages=True, timeout=POLL_INTERVAL
-            )
-            if msg is not None and msg["type"] == "message":
+            msg = await self._pubsub.get_message(timeout=POLL_INTERVAL)
+            if msg is None:
+                continue
+            if msg["type"] == "message":
                 channel = msg["channel"]
                 yield (channel.decode() if isinstance(channel, bytes) else channel), msg["data"]
+            elif msg["type"] == "subscribe":  # redis-py reconnected and re-subscribed: the
+                # messages published meanwhile are lost
+                raise BusGap("the Pub/Sub connection was renewed: messages may be lost")
 
     def stop(self) -> None:
         """Make iteration end within ``POLL_INTERVAL``; call ``close`` once it has ended."""
         self._closing = True
 
     async def close(self) -> None:
+        """Unsubscribe (if Redis answers) and release the connection, whatever happens."""
         self._closing = True
-        await self._pubsub.unsubscribe()
-        await self._pubsub.aclose()
+        try:
+            await self._pubsub.unsubscribe()
+        except Exception:  # Redis gone: closing the connection unsubscribes as well
+            pass
+        finally:
+            await self._pubsub.aclose()
 
 
 class RedisBus:

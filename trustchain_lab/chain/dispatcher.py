@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import uuid
 from collections import deque
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, TypeVar
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from ..protocol import (
     Close,
@@ -28,12 +30,22 @@ from ..protocol import (
 from ..protocol import variant as protocol_variant
 from .bus import Bus
 from .claims import ClaimStore
-from .endpoint import Endpoint
+from .endpoint import Endpoint, Unavailable
 from .keys import Keys, check_name
-from .messages import MessageError, PartialMessage, TaskMessage, encode_task
+from .messages import (
+    MAX_DEADLINE,
+    MAX_MESSAGE_BYTES,
+    TTL_MARGIN,
+    MessageError,
+    PartialMessage,
+    TaskMessage,
+    encode_task,
+)
 from .observe import Observer, Step, emit
 
-TTL_MARGIN = 5  # seconds a claim list (or a seal) outlives its request's deadline
+log = logging.getLogger("trustchain_lab.chain")
+CLEANUP_WAIT = 1.0  # seconds the clean-up after an answer may take; then the TTLs do it
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -44,6 +56,8 @@ class FinalResponse:
     request_id: str
     reason: Reason
     partials: tuple[PartialMessage, ...]
+    missing: tuple[str, ...] = ()  # claimed and never replied (claim variants; read from
+    # the list when the request was closed, e.g. at the deadline)
 
     @property
     def results(self) -> list[Any]:
@@ -62,18 +76,24 @@ class FinalResponse:
 class _Flight:
     """One request in flight: its collector and the commands waiting to be carried out."""
 
-    __slots__ = ("collector", "commands", "task", "wake")
+    __slots__ = ("collector", "commands", "error", "task", "wake")
 
     def __init__(self, task: str, collector: Collector) -> None:
         self.task = task
         self.collector = collector
         self.commands: deque[Command] = deque()
         self.wake = asyncio.Event()
+        self.error: Unavailable | None = None
 
     def feed(self, commands: list[Command]) -> None:
         if commands:
             self.commands.extend(commands)
             self.wake.set()
+
+    def fail(self, error: Unavailable) -> None:
+        """No trustworthy answer can come any more (e.g. replies may have been lost)."""
+        self.error = error
+        self.wake.set()
 
 
 class Dispatcher(Endpoint):
@@ -91,6 +111,7 @@ class Dispatcher(Endpoint):
         keys: Keys | None = None,
         observer: Observer | None = None,
         bus: Bus | None = None,
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
     ) -> None:
         super().__init__(
             redis,
@@ -98,8 +119,10 @@ class Dispatcher(Endpoint):
             keys=keys,
             observer=observer,
             bus=bus,
+            max_message_bytes=max_message_bytes,
         )
         self.late_partials = 0
+        self.duplicates = 0  # second replies of one worker to one request, dropped
         self._reply_channel = self.keys.reply_channel(self.name)
         self._flights: dict[str, _Flight] = {}
         self._claims: ClaimStore | None = None
@@ -110,6 +133,15 @@ class Dispatcher(Endpoint):
     async def start(self) -> None:
         await super().start()
         self._claims = ClaimStore(self.redis, self.keys)
+
+    def _on_gap(self, exc: BaseException) -> None:
+        for request_id, flight in self._flights.items():
+            flight.fail(
+                Unavailable(
+                    f"dispatcher {self.name!r} stopped listening during request {request_id} "
+                    f"({type(exc).__name__}: {exc}): replies may be lost"
+                )
+            )
 
     async def _on_message(self, msg: TaskMessage | PartialMessage) -> None:
         if not isinstance(msg, PartialMessage):
@@ -141,9 +173,16 @@ class Dispatcher(Endpoint):
         partial, final when a pop leaves the list empty, and a probe ``probe_window``
         seconds after dispatch answers empty when the list is empty; ``grace`` > 0 waits
         that long after the list empties and looks again. ``known`` needs ``expect`` (the
-        number of workers). Whatever the variant, the answer is final at ``deadline``.
+        number of workers). Whatever the variant, the answer is final at ``deadline``, even
+        when Redis stalls (``FinalResponse.missing`` names who claimed and never replied).
+
+        Raises ``Unavailable`` (a ``ConnectionError``) instead of answering when the
+        dispatcher is not listening on the bus, when it stopped listening during the
+        request, or when Redis failed a step: an answer then could be wrong.
         """
         check_name(task)
+        if isinstance(deadline, int | float) and deadline > MAX_DEADLINE:
+            raise ValueError(f"deadline must be at most {MAX_DEADLINE} seconds, got {deadline!r}")
         collector = protocol_variant(variant)(
             probe_window=probe_window, deadline=deadline, grace=grace, expect=expect
         )  # validates the timing, raising ValueError before anything is sent
@@ -158,19 +197,53 @@ class Dispatcher(Endpoint):
             parent=parent,
             claim_ttl=ttl,
         )
-        data = encode_task(msg)  # refuses a payload JSON cannot hold, before anything is sent
-        bus = self.bus
+        data = encode_task(msg, self.max_message_bytes)  # refuses a payload JSON cannot hold,
+        # or one over the size limit, before anything is sent
+        self.bus  # noqa: B018 -- raises RuntimeError when not started: a usage error
+        if not self.ready:
+            raise Unavailable(
+                f"dispatcher {self.name!r} is not listening on the bus (Redis unreachable?)"
+            )
+        due = asyncio.get_running_loop().time() + deadline  # the answer, whatever Redis does
         flight = _Flight(task, collector)
         self._flights[request_id] = flight
         try:
             emit(self.observer, Step(Kind.DISPATCH, self.name, task, request_id, None, parent))
-            receivers = await bus.publish(self.keys.task_channel(task), data)
+            receivers = await self._step(
+                self._broadcast(collector, request_id, task, data, ttl), due
+            )
+            if receivers is None:
+                raise Unavailable(f"Redis did not take the broadcast of {task} within the deadline")
             flight.feed(collector.published(receivers))
-            return await self._carry_out(flight, request_id, ttl)
+            return await self._carry_out(flight, request_id, due)
         finally:
             self._flights.pop(request_id, None)
 
-    async def _carry_out(self, flight: _Flight, request_id: str, ttl: int) -> FinalResponse:
+    async def _broadcast(
+        self, c: Collector, request_id: str, task: str, data: bytes, ttl: int
+    ) -> int:
+        """Publish the task; a claim variant opens the request (its marker) first, in the
+        same step when the bus is this Redis."""
+        channel, claims = self.keys.task_channel(task), self._claims
+        assert claims is not None  # started
+        if c.claims and self._bus_arg is None:
+            return await claims.open_and_publish(task, request_id, channel, data, ttl)
+        if c.claims:
+            await claims.open(task, request_id, ttl)
+        return await self.bus.publish(channel, data)
+
+    async def _step(self, step: Awaitable[T], due: float) -> T | None:
+        """One Redis step of a request: its result, None if it is still unanswered at
+        ``due``; ``Unavailable`` if Redis failed it."""
+        try:
+            async with asyncio.timeout_at(due):
+                return await step
+        except TimeoutError:
+            return None
+        except (RedisError, OSError) as exc:
+            raise Unavailable(f"Redis failed a step: {type(exc).__name__}: {exc}") from exc
+
+    async def _carry_out(self, flight: _Flight, request_id: str, due: float) -> FinalResponse:
         """Execute the collector's commands until the answer is given and cleaned up."""
         loop = asyncio.get_running_loop()
         claims = self._claims
@@ -180,20 +253,27 @@ class Dispatcher(Endpoint):
         answer: FinalResponse | None = None
         while True:
             while commands:
+                if flight.error is not None and answer is None:
+                    raise flight.error
                 cmd = commands.popleft()
                 if isinstance(cmd, Note):
                     step = Step(cmd.kind, self.name, task, request_id, cmd.value, cmd.note)
                     emit(self.observer, step)
                     if cmd.kind is Kind.PARTIAL_LATE:
                         self.late_partials += 1
+                    elif cmd.kind is Kind.PARTIAL_DUPLICATE:
+                        self.duplicates += 1
                 elif isinstance(cmd, SetTimer):
                     timers[cmd.timer] = (loop.time() + cmd.after, cmd.token)
-                elif isinstance(cmd, Pop):
-                    n = await claims.pop(task, request_id, seal=cmd.seal, ttl=ttl)
-                    flight.feed(c.counted(n))
-                elif isinstance(cmd, ReadLength):
-                    n = await claims.length(task, request_id, seal=cmd.seal, ttl=ttl)
-                    flight.feed(c.counted(n))
+                    if cmd.timer is Timer.DEADLINE:
+                        due = max(due, timers[cmd.timer][0])
+                elif isinstance(cmd, Pop | ReadLength):
+                    if isinstance(cmd, Pop):
+                        read = claims.pop(task, request_id, cmd.worker, seal=cmd.seal)
+                    else:
+                        read = claims.length(task, request_id, seal=cmd.seal)
+                    n = await self._step(read, due)
+                    flight.feed(c.abandon() if n is None else c.counted(n))
                 elif isinstance(cmd, Final):
                     n = len(c.accepted)
                     emit(
@@ -201,17 +281,31 @@ class Dispatcher(Endpoint):
                     )
                     answer = FinalResponse(task, request_id, cmd.reason, tuple(c.accepted))
                     self._flights.pop(request_id, None)  # later partials are late
-                elif isinstance(cmd, Close):
-                    await claims.close(task, request_id, seal=cmd.seal, ttl=ttl)
+                elif isinstance(cmd, Close) and answer is not None:
+                    missing = await self._clean_up(claims.close(task, request_id), request_id)
+                    answer = replace(answer, missing=tuple(missing))
             if answer is not None:
                 return answer
+            if flight.error is not None:
+                raise flight.error
             if not timers:
                 raise RuntimeError(f"request {request_id} waits with no timer set")
             flight.wake.clear()
-            timer, (due, token) = min(timers.items(), key=lambda kv: kv[1][0])
+            timer, (at, token) = min(timers.items(), key=lambda kv: kv[1][0])
             try:
-                async with asyncio.timeout_at(due):
+                async with asyncio.timeout_at(at):
                     await flight.wake.wait()
             except TimeoutError:
                 del timers[timer]
                 flight.feed(c.timer(timer, token))
+
+    async def _clean_up(self, closing: Awaitable[list[str]], request_id: str) -> list[str]:
+        """Close the request after its answer; a failure here never costs the answer."""
+        try:
+            async with asyncio.timeout(CLEANUP_WAIT):
+                return await closing
+        except (TimeoutError, RedisError, OSError) as exc:
+            log.warning(
+                "%s: clean-up of %s failed (the TTLs will do it): %s", self.name, request_id, exc
+            )
+            return []

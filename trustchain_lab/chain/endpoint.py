@@ -1,4 +1,6 @@
-"""What a Dispatcher and a Worker share: a Redis client, one subscription, one reader task."""
+"""What a Dispatcher and a Worker share: a Redis client, one subscription, one supervised
+reader that never dies: on any failure it reports the gap, re-subscribes with backoff, and
+says whether it listens now (``ready``)."""
 
 from __future__ import annotations
 
@@ -7,10 +9,12 @@ import logging
 from collections.abc import Sequence
 
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 
-from .bus import Bus, RedisBus, Subscription
+from .bus import Bus, BusGap, RedisBus, Subscription
 from .keys import Keys
-from .messages import MessageError, PartialMessage, TaskMessage, decode
+from .messages import MAX_MESSAGE_BYTES, MessageError, PartialMessage, TaskMessage, decode
 from .observe import Observer
 
 log = logging.getLogger("trustchain_lab.chain")
@@ -18,14 +22,26 @@ log = logging.getLogger("trustchain_lab.chain")
 
 MAX_CONNECTIONS = 64  # per client made from a URL; more commands in flight wait for one
 CONNECTION_WAIT = 30.0  # seconds a command waits for a free connection before failing
+RETRIES = 3  # a command that meets a broken connection is retried on a fresh one
+RESUBSCRIBE_FIRST, RESUBSCRIBE_MAX = 0.05, 2.0  # seconds between attempts: doubling to max
+CLOSE_WAIT = 2.0  # seconds close() waits for the reader before cancelling it
+
+
+class Unavailable(ConnectionError):
+    """The endpoint cannot answer correctly now: it is not listening on the bus, or Redis
+    did not answer. Never a plausible-looking answer instead."""
 
 
 def redis_client(url: str, max_connections: int = MAX_CONNECTIONS) -> Redis:
     """A client whose pool waits for a free connection instead of raising "Too many
     connections" when more commands are in flight than it holds (redis-py's default pool
-    raises at 100)."""
+    raises at 100), and whose commands retry (up to ``RETRIES`` times, backing off) when
+    they meet a broken connection, e.g. a pooled one that died with a Redis restart."""
     pool = BlockingConnectionPool.from_url(
-        url, max_connections=max_connections, timeout=CONNECTION_WAIT
+        url,
+        max_connections=max_connections,
+        timeout=CONNECTION_WAIT,
+        retry=Retry(ExponentialBackoff(cap=0.5, base=0.01), RETRIES),
     )
     return Redis.from_pool(pool)
 
@@ -41,17 +57,33 @@ class Endpoint:
         keys: Keys | None = None,
         observer: Observer | None = None,
         bus: Bus | None = None,
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
     ) -> None:
+        if isinstance(max_message_bytes, bool) or not (
+            isinstance(max_message_bytes, int) and max_message_bytes >= 1024
+        ):
+            raise ValueError(f"max_message_bytes must be an int >= 1024, got {max_message_bytes!r}")
         self.name = name
         self.keys = keys or Keys()
         self.observer = observer
+        self.max_message_bytes = max_message_bytes
         self.malformed = 0  # messages on our channels that were not ours, or not valid
+        self.oversized = 0  # messages over max_message_bytes, dropped unread
+        self.handler_failures = 0  # messages whose handling raised (logged, survived)
+        self.gaps = 0  # times the subscription broke (and was renewed)
         self._redis_arg = redis
         self._bus_arg = bus
         self._redis: Redis | None = None
         self._bus: Bus | None = None
         self._sub: Subscription | None = None
         self._reader: asyncio.Task[None] | None = None
+        self._ready = False
+        self._closing = False
+
+    @property
+    def ready(self) -> bool:
+        """Whether the endpoint listens on the bus now (subscription confirmed, not broken)."""
+        return self._ready
 
     @property
     def redis(self) -> Redis:
@@ -78,40 +110,80 @@ class Endpoint:
         arg = self._redis_arg
         self._redis = redis_client(arg) if isinstance(arg, str) else arg
         self._bus = self._bus_arg or RedisBus(self._redis)
+        self._closing = False
         self._sub = await self._bus.subscribe(self._channels())
-        self._reader = asyncio.create_task(self._read(self._sub), name=f"{self.name}-reader")
+        self._ready = True
+        self._reader = asyncio.create_task(self._supervise(), name=f"{self.name}-reader")
+
+    def _on_gap(self, exc: BaseException) -> None:
+        """The subscription broke: messages may have been lost. Subclasses react."""
+
+    async def _supervise(self) -> None:
+        """Read until closed; on any failure report the gap and re-subscribe with backoff."""
+        delay = RESUBSCRIBE_FIRST
+        while not self._closing:
+            sub = self._sub
+            try:
+                if sub is None:
+                    sub = self._sub = await self.bus.subscribe(self._channels())
+                    self._ready, delay = True, RESUBSCRIBE_FIRST
+                    log.warning("%s: listening again", self.name)
+                await self._read(sub)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # BusGap, a Redis error, anything: never die silently
+                self._ready, self._sub = False, None
+                if sub is not None:
+                    self.gaps += 1
+                    log.warning("%s: not listening (%s: %s)", self.name, type(exc).__name__, exc)
+                    self._on_gap(exc)
+                    await _quietly(sub.close())
+                await asyncio.sleep(delay)
+                delay = min(2 * delay, RESUBSCRIBE_MAX)
+        self._ready = False
 
     async def _read(self, sub: Subscription) -> None:
         async for channel, data in sub:
-            try:
-                msg = decode(data)
-            except MessageError as exc:
-                self.malformed += 1
-                log.warning("%s: malformed message on %s: %s", self.name, channel, exc)
+            if len(data) > self.max_message_bytes:
+                self.oversized += 1
+                log.warning("%s: dropped a %d-byte message on %s", self.name, len(data), channel)
                 continue
             try:
+                msg = decode(data, self.max_message_bytes)
                 await self._on_message(msg)
             except MessageError as exc:
                 self.malformed += 1
-                log.warning("%s: unexpected message on %s: %s", self.name, channel, exc)
+                log.warning("%s: malformed message on %s: %s", self.name, channel, exc)
+            except Exception:
+                self.handler_failures += 1
+                log.exception("%s: handling a message on %s failed", self.name, channel)
+        if not self._closing:
+            raise BusGap("the subscription ended")
 
     async def close_reader(self) -> None:
         """Stop reading and unsubscribe; messages published from now on are not seen."""
-        if self._sub is not None and self._reader is not None:
-            self._sub.stop()
-            try:
-                await self._reader
-            except Exception:
-                log.exception("%s: reader failed", self.name)
-            await self._sub.close()
+        self._closing, self._ready = True, False
+        sub, reader = self._sub, self._reader
         self._sub = self._reader = None
+        if sub is not None:
+            sub.stop()
+        if reader is not None:
+            done, _ = await asyncio.wait([reader], timeout=CLOSE_WAIT)
+            if not done:  # e.g. asleep between two attempts to re-subscribe
+                reader.cancel()
+                await asyncio.gather(reader, return_exceptions=True)
+        if sub is not None:
+            await _quietly(sub.close())
 
     async def close(self) -> None:
-        """Stop reading, unsubscribe, and close the client if this endpoint made it."""
-        await self.close_reader()
-        if self._redis is not None and isinstance(self._redis_arg, str):
-            await self._redis.aclose()
-        self._redis = self._bus = None
+        """Stop reading, unsubscribe, and close the client if this endpoint made it; never
+        raises, even with Redis gone."""
+        try:
+            await self.close_reader()
+        finally:
+            if self._redis is not None and isinstance(self._redis_arg, str):
+                await _quietly(self._redis.aclose())
+            self._redis = self._bus = None
 
     async def __aenter__(self):
         await self.start()
@@ -119,3 +191,13 @@ class Endpoint:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
+
+
+async def _quietly(closing) -> None:
+    """Await a clean-up step for at most ``CLOSE_WAIT``; log instead of raising (Redis may be
+    gone, or stalled)."""
+    try:
+        async with asyncio.timeout(CLOSE_WAIT):
+            await closing
+    except Exception as exc:
+        log.info("clean-up step failed: %s: %s", type(exc).__name__, exc)

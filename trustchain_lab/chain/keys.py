@@ -14,7 +14,8 @@ class Keys:
     - ``task_channel(task)``: the bus topic a task is broadcast on;
     - ``reply_channel(dispatcher)``: where one dispatcher receives every partial result;
     - ``claim_list(task, request_id)``: the shared list ``{TaskName}-{RequestID}``;
-    - ``seal(task, request_id)``: present once the request is sealed (variant ``sealed``).
+    - ``marker(task, request_id)``: present while the request is open (from its broadcast
+      until it is closed), so a claim list that vanished can be told from an empty one.
 
     A request's keys share the hash tag ``{TaskName}-{RequestID}``, so a script that
     touches both stays on one Redis Cluster slot.
@@ -34,10 +35,10 @@ class Keys:
     def claim_list(self, task: str, request_id: str) -> str:
         return f"{self.prefix}:claims:{{{task}-{request_id}}}"
 
-    def seal(self, task: str, request_id: str) -> str:
-        return f"{self.prefix}:sealed:{{{task}-{request_id}}}"
+    def marker(self, task: str, request_id: str) -> str:
+        return f"{self.prefix}:open:{{{task}-{request_id}}}"
 
     def pattern(self, kind: str = "*") -> str:
-        """A SCAN pattern matching every key of ours, or (``kind="claims"`` or ``"sealed"``)
-        the claim lists or seals only. The prefix is glob-free by construction."""
+        """A SCAN pattern matching every key of ours, or (``kind="claims"`` or ``"open"``)
+        the claim lists or markers only. The prefix is glob-free by construction."""
         return f"{self.prefix}:*" if kind == "*" else f"{self.prefix}:{kind}:*"

@@ -11,9 +11,13 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from ..protocol import variant_names
+from ..protocol import check_name, variant_names
 
 VERSION = 2  # 2: ``variant`` names the protocol variant (was ``mode``)
+MAX_MESSAGE_BYTES = 1 << 20  # default limit of one message, sent or received
+MAX_DEADLINE = 24 * 3600  # seconds: the longest deadline a dispatcher may set
+TTL_MARGIN = 5  # seconds a claim list (or a seal) outlives its request's deadline
+MAX_CLAIM_TTL = MAX_DEADLINE + TTL_MARGIN  # a task asking for more is not one of ours
 
 
 class MessageError(ValueError):
@@ -53,7 +57,26 @@ def encode_json(obj: dict[str, Any]) -> bytes:
         raise TypeError(f"not JSON-serialisable: {exc}") from None
 
 
-def encode_task(msg: TaskMessage) -> bytes:
+def _limited(data: bytes, max_bytes: int, what: str) -> bytes:
+    if len(data) > max_bytes:
+        raise ValueError(
+            f"{what} is {len(data):,} bytes, over the limit of {max_bytes:,} (max_message_bytes)"
+        )
+    return data
+
+
+def encode_task(msg: TaskMessage, max_bytes: int = MAX_MESSAGE_BYTES) -> bytes:
+    """The task as bytes; ``TypeError`` if JSON cannot hold the payload, ``ValueError`` if
+    it is longer than ``max_bytes``."""
+    return _limited(_task_json(msg), max_bytes, "the task message")
+
+
+def encode_partial(msg: PartialMessage, max_bytes: int = MAX_MESSAGE_BYTES) -> bytes:
+    """The partial as bytes; ``TypeError`` / ``ValueError`` as ``encode_task``."""
+    return _limited(_partial_json(msg), max_bytes, "the partial result")
+
+
+def _task_json(msg: TaskMessage) -> bytes:
     return encode_json(
         {
             "type": "task",
@@ -69,7 +92,7 @@ def encode_task(msg: TaskMessage) -> bytes:
     )
 
 
-def encode_partial(msg: PartialMessage) -> bytes:
+def _partial_json(msg: PartialMessage) -> bytes:
     return encode_json(
         {
             "type": "partial",
@@ -91,12 +114,26 @@ def _field(obj: dict[str, Any], name: str, kind: type | tuple[type, ...]) -> Any
     return value
 
 
-def decode(data: bytes | str) -> TaskMessage | PartialMessage:
-    """Parse one bus message; raise ``MessageError`` when it is not one of ours."""
+def _name(obj: dict[str, Any], field: str) -> str:
+    value = _field(obj, field, str)
+    try:
+        return check_name(value, field)
+    except ValueError as exc:
+        raise MessageError(str(exc)) from None
+
+
+def decode(data: bytes | str, max_bytes: int = MAX_MESSAGE_BYTES) -> TaskMessage | PartialMessage:
+    """Parse one bus message; raise ``MessageError`` (and nothing else) when it is not one
+    of ours, whatever the bytes: too long, not JSON, nested too deep, fields missing or of
+    the wrong type, names a key could not hold, a claim TTL beyond ``MAX_CLAIM_TTL``."""
+    if not isinstance(data, bytes | str):
+        raise MessageError(f"not bytes or str: {type(data).__name__}")
+    if len(data) > max_bytes:
+        raise MessageError(f"{len(data):,} bytes, over the limit of {max_bytes:,}")
     try:
         obj = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise MessageError(f"not JSON: {exc}") from None
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise MessageError(f"not JSON: {type(exc).__name__}: {str(exc)[:100]}") from None
     if not isinstance(obj, dict):
         raise MessageError("not a JSON object")
     if obj.get("v") != VERSION:
@@ -107,14 +144,14 @@ def decode(data: bytes | str) -> TaskMessage | PartialMessage:
         if variant not in variant_names():
             raise MessageError(f"unknown variant {variant!r}")
         claim_ttl = _field(obj, "claim_ttl", int)
-        if claim_ttl < 1:
-            raise MessageError(f"claim_ttl must be >= 1, got {claim_ttl}")
+        if isinstance(claim_ttl, bool) or not 1 <= claim_ttl <= MAX_CLAIM_TTL:
+            raise MessageError(f"claim_ttl must be in [1, {MAX_CLAIM_TTL}], got {claim_ttl}")
         parent = obj.get("parent")
         if parent is not None and not isinstance(parent, str):
             raise MessageError("field 'parent' not a str")
         return TaskMessage(
-            task=_field(obj, "task", str),
-            request_id=_field(obj, "request_id", str),
+            task=_name(obj, "task"),
+            request_id=_name(obj, "request_id"),
             reply_to=_field(obj, "reply_to", str),
             payload=obj.get("payload"),
             variant=variant,
@@ -126,8 +163,8 @@ def decode(data: bytes | str) -> TaskMessage | PartialMessage:
         if error is not None and not isinstance(error, str):
             raise MessageError("field 'error' not a str")
         return PartialMessage(
-            request_id=_field(obj, "request_id", str),
-            worker=_field(obj, "worker", str),
+            request_id=_name(obj, "request_id"),
+            worker=_name(obj, "worker"),
             ok=_field(obj, "ok", bool),
             interested=_field(obj, "interested", bool),
             result=obj.get("result"),

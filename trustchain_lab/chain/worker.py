@@ -19,7 +19,13 @@ from .bus import Bus
 from .claims import ClaimStore
 from .endpoint import Endpoint
 from .keys import Keys, check_name
-from .messages import MessageError, PartialMessage, TaskMessage, encode_partial
+from .messages import (
+    MAX_MESSAGE_BYTES,
+    MessageError,
+    PartialMessage,
+    TaskMessage,
+    encode_partial,
+)
 from .observe import Observer, Step, emit
 
 log = logging.getLogger("trustchain_lab.chain")
@@ -52,8 +58,14 @@ class Worker(Endpoint):
     variant says what follows (``protocol.Collector.on_interest``): claim (with a TTL, in
     one script; a refused claim means no work), work, decline, or nothing. ``work(request)``
     is awaited and its result published as the partial. An exception in ``work`` or a
-    result JSON cannot hold becomes an error partial, never a lost one. At most
-    ``max_in_flight`` tasks are handled at once; more wait in the bus.
+    result JSON cannot hold (or one over ``max_message_bytes``) becomes an error partial,
+    never a lost one. At most ``max_in_flight`` tasks are handled at once; the reader never
+    waits for a free slot (Redis would drop a subscriber that stops reading): a task that
+    comes when every slot is taken is *shed* (counted in ``shed``): not claimed, or, where
+    the variant has every receiver answer, answered at once with an error partial. A claim
+    that Redis fails is reported with an error partial too (the answer then says
+    ``lost_claims``), unless the failure takes longer than the dispatcher's probe window:
+    then nothing can tell the dispatcher that this worker was interested.
     """
 
     def __init__(
@@ -65,6 +77,7 @@ class Worker(Endpoint):
         observer: Observer | None = None,
         bus: Bus | None = None,
         max_in_flight: int = 1000,
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
     ) -> None:
         super().__init__(
             redis,
@@ -72,13 +85,15 @@ class Worker(Endpoint):
             keys=keys,
             observer=observer,
             bus=bus,
+            max_message_bytes=max_message_bytes,
         )
         if max_in_flight < 1:
             raise ValueError(f"max_in_flight must be >= 1, got {max_in_flight!r}")
         self.handler_errors = 0  # interest rules or work that raised, results JSON cannot hold
         self.redis_errors = 0  # claims or replies that Redis did not take
+        self.shed = 0  # tasks that came while every slot was taken
+        self.max_in_flight = max_in_flight
         self._handlers: dict[str, tuple[Work, Interest]] = {}
-        self._slots = asyncio.Semaphore(max_in_flight)
         self._in_flight: set[asyncio.Task[None]] = set()
         self._claims: ClaimStore | None = None
 
@@ -103,14 +118,35 @@ class Worker(Endpoint):
     async def _on_message(self, msg: TaskMessage | PartialMessage) -> None:
         if not isinstance(msg, TaskMessage) or msg.task not in self._handlers:
             raise MessageError("not a task message for a registered task")
-        await self._slots.acquire()
+        if not msg.reply_to.startswith(self.keys.reply_channel("")):
+            raise MessageError(f"reply_to {msg.reply_to!r} is not a reply channel of ours")
+        if len(self._in_flight) >= self.max_in_flight:
+            self._shed(msg)
+            return
         job = asyncio.create_task(self._handle(msg), name=f"{self.name}-{msg.request_id}")
         self._in_flight.add(job)
         job.add_done_callback(self._done)
 
+    def _shed(self, msg: TaskMessage) -> None:
+        """Every slot is taken: don't claim; where every receiver must answer, say so."""
+        self.shed += 1
+        log.warning("%s: at max_in_flight, shedding %s/%s", self.name, msg.task, msg.request_id)
+        if protocol_variant(msg.variant).on_interest(False) is Action.DECLINE:
+            error = f"shed: worker {self.name} at max_in_flight={self.max_in_flight}"
+            partial = PartialMessage(msg.request_id, self.name, ok=False, error=error)
+            job = asyncio.create_task(self._handle_reply(msg, partial))
+            self._in_flight.add(job)
+            job.add_done_callback(self._done)
+
+    async def _handle_reply(self, msg: TaskMessage, partial: PartialMessage) -> None:
+        try:
+            await self._reply(msg, partial)
+        except RedisError as exc:
+            self.redis_errors += 1
+            log.error("%s: Redis failed on %s/%s: %s", self.name, msg.task, msg.request_id, exc)
+
     def _done(self, job: asyncio.Task[None]) -> None:
         self._in_flight.discard(job)
-        self._slots.release()
         if not job.cancelled() and job.exception() is not None:
             log.error("%s: handler task failed", self.name, exc_info=job.exception())
 
@@ -145,7 +181,16 @@ class Worker(Endpoint):
             return
         if action is Action.CLAIM:
             assert self._claims is not None  # started
-            claimed = await self._claims.claim(task, rid, me, msg.claim_ttl, check_seal=rules.seals)
+            try:
+                claimed = await self._claims.claim(
+                    task, rid, me, msg.claim_ttl, check_open=rules.seals
+                )
+            except RedisError as exc:  # interested, but the dispatcher cannot know: tell it
+                self.redis_errors += 1
+                log.error("%s: claim on %s/%s failed: %s", me, task, rid, exc)
+                error = f"claim failed: {type(exc).__name__}: {exc}"
+                await self._reply(msg, PartialMessage(rid, me, ok=False, error=error))
+                return  # a reply with no claim behind it ends the request as lost_claims
             if not claimed:
                 emit(obs, Step(Kind.CLAIM_REFUSED, me, task, rid))
                 return
@@ -164,12 +209,10 @@ class Worker(Endpoint):
 
     async def _reply(self, msg: TaskMessage, partial: PartialMessage) -> None:
         try:
-            data = encode_partial(partial)
-        except TypeError as exc:
+            data = encode_partial(partial, self.max_message_bytes)
+        except (TypeError, ValueError) as exc:  # not JSON, or over the size limit
             self.handler_errors += 1
-            log.error(
-                "%s: result for %s is not JSON-serialisable: %s", self.name, msg.request_id, exc
-            )
+            log.error("%s: result for %s cannot be sent: %s", self.name, msg.request_id, exc)
             data = encode_partial(
                 PartialMessage(partial.request_id, self.name, ok=False, error=str(exc))
             )

@@ -1,7 +1,8 @@
 """The dispatcher side of one request, as a state machine with no I/O and no clock.
 
 Inputs: ``published(receivers)`` once the broadcast returned, ``partial(worker, item)``
-for every reply, ``counted(n)`` for the answer of the claim-list command in flight,
+for every reply, ``counted(n)`` for the answer of the claim-list command in flight (-1:
+the claim list is gone), ``abandon()`` when that answer will not come before the deadline,
 ``timer(timer, token)`` when a timer set by a ``SetTimer`` fires. Each returns the
 commands (``protocol.commands``) to carry out, in order. At most one claim-list command
 is in flight at a time: replies that come meanwhile wait in the machine, and a timer
@@ -27,7 +28,6 @@ from .vocab import Action, Kind, Reason, Timer
 # without NamedTuple's Python-level __new__.
 _POP, _PROBE, _RECHECK, _RECEIVED = Kind.POP, Kind.PROBE, Kind.RECHECK, Kind.PARTIAL_RECEIVED
 _LATE, _DUPLICATE = Kind.PARTIAL_LATE, Kind.PARTIAL_DUPLICATE
-_POP_PLAIN, _POP_SEAL = Pop(seal=False), Pop(seal=True)
 _tuple = tuple.__new__
 
 
@@ -138,11 +138,15 @@ class Collector:
         return out
 
     def counted(self, n: int) -> list[Command]:
-        """The claim-list command in flight answered ``n`` (claims left or read)."""
+        """The claim-list command in flight answered ``n``: the claims left or read, or -1
+        when the list did not hold what it must (it vanished: no answer can be trusted)."""
         kind, self.busy = self.busy, None
         if kind is None:
             raise RuntimeError("counted() with no claim-list command in flight")
         out: list[Command] = [_tuple(Note, (kind, n, None))]
+        if n < 0:
+            self._final(Reason.LOST_CLAIMS, out)
+            return out
         if n == 0:
             if kind is _POP and self.grace:
                 self._in_grace = True
@@ -155,6 +159,16 @@ class Collector:
         elif kind is _RECHECK:
             self._in_grace = False  # a late claimer showed up: wait for its reply
         self._resume(out)
+        return out
+
+    def abandon(self) -> list[Command]:
+        """The claim-list command in flight will not be answered before the deadline (the
+        executor gave up on it): answer now with what is in, reason ``deadline``."""
+        if self.busy is None or self.done:
+            raise RuntimeError("abandon() with no claim-list command in flight")
+        self.busy = None
+        out: list[Command] = []
+        self._final(Reason.DEADLINE, out)
         return out
 
     def timer(self, timer: Timer, token: int = 0) -> list[Command]:
@@ -188,7 +202,7 @@ class Collector:
     def _on_published(self, receivers: int, out: list[Command]) -> None:
         raise NotImplementedError
 
-    def _on_accepted(self, out: list[Command]) -> None:
+    def _on_accepted(self, worker: Any, out: list[Command]) -> None:
         raise NotImplementedError
 
     def _on_final(self, reason: Reason, out: list[Command]) -> None:
@@ -203,7 +217,7 @@ class Collector:
             self._in_grace = False
             self.accepted.append(item)
             out.append(_tuple(Note, (_RECEIVED, None, worker)))
-            self._on_accepted(out)
+            self._on_accepted(worker, out)
 
     def _resume(self, out: list[Command]) -> None:
         """When idle: replies first, then a timer that came due meanwhile."""
@@ -250,10 +264,10 @@ class ClaimCollector(Collector):
     def _on_published(self, receivers: int, out: list[Command]) -> None:
         out.append(self._arm(Timer.PROBE, self.probe_window))
 
-    def _on_accepted(self, out: list[Command]) -> None:  # pop one claim per reply
+    def _on_accepted(self, worker: Any, out: list[Command]) -> None:  # one pop per reply
         self.busy = _POP
-        out.append(_POP_SEAL if self.seals and not self.grace else _POP_PLAIN)  # with grace,
-        # the recheck seals
+        out.append(_tuple(Pop, (worker, self.seals and not self.grace)))  # with grace, the
+        # recheck seals
 
 
 class CountCollector(Collector):
@@ -270,6 +284,6 @@ class CountCollector(Collector):
     def _expected(self, receivers: int) -> int:
         raise NotImplementedError
 
-    def _on_accepted(self, out: list[Command]) -> None:
+    def _on_accepted(self, worker: Any, out: list[Command]) -> None:
         if len(self.accepted) >= self.expected:
             self._final(Reason.ALL_REPLIED, out)

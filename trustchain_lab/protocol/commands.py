@@ -2,7 +2,8 @@
 
 Executors carry these out in order: ``Note`` is a trace step, ``SetTimer`` arms a timer,
 ``Pop`` / ``ReadLength`` is the one claim-list command in flight (its answer goes back
-through ``Collector.counted``), ``Final`` decides the answer, ``Close`` cleans up after it.
+through ``Collector.counted``: the claims left or read, or -1 when the request's claim list
+is gone), ``Final`` decides the answer, ``Close`` cleans up after it.
 """
 
 from __future__ import annotations
@@ -29,14 +30,17 @@ class SetTimer(NamedTuple):
 
 
 class Pop(NamedTuple):
-    """Pop one claim; answer with the claims left. ``seal``: seal the request if none are."""
+    """Remove the replier's claim; answer with the claims left (-1: it was not there).
+    ``seal``: close the request to new claims if none are left."""
 
+    worker: object
     seal: bool
 
 
 class ReadLength(NamedTuple):
     """Read the claim list's length (``why``: ``Kind.PROBE`` or ``Kind.RECHECK``); answer
-    with it. ``seal``: seal the request if it is 0."""
+    with it (-1: the request's marker is gone). ``seal``: close the request to new claims
+    if it is 0."""
 
     why: Kind
     seal: bool
@@ -49,9 +53,8 @@ class Final(NamedTuple):
 
 
 class Close(NamedTuple):
-    """Delete the request's claim list; ``seal``: and seal the request, in one step."""
-
-    seal: bool
+    """Delete the request's claim list and marker (closing it to claims that check), in
+    one step; the executor may report who was still on the list (``missing``)."""
 
 
 Command = Note | SetTimer | Pop | ReadLength | Final | Close

@@ -33,6 +33,8 @@ class Reason(StrEnum):
     PROBE_EMPTY = "probe_empty"  # the probe read an empty claim list: nobody is interested
     ALL_REPLIED = "all_replied"  # every expected receiver answered (known, ack)
     NO_RECEIVERS = "no_receivers"  # the broadcast reached nobody (ack)
+    LOST_CLAIMS = "lost_claims"  # the claim list vanished (e.g. Redis restarted): no answer
+    # drawn from it could be trusted
     DEADLINE = "deadline"  # the deadline fired first
 
 
@@ -44,6 +46,7 @@ class Outcome(StrEnum):
     PROBE_MISS = "probe_miss"  # answered empty at the probe while a worker was interested
     PREMATURE = "premature"  # answered while an interested worker's partial was still to come
     EXCLUDED = "excluded"  # an interested worker was refused in time (sealed): no work wasted
+    FAILED = "failed"  # the answer said it could not be trusted (lost_claims)
     TIMEOUT = "timeout"  # the deadline fired first, or no answer at all
 
 

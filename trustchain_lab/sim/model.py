@@ -169,7 +169,8 @@ class Model:
         self.kind = variant(scenario.variant)
         self.claims_first = self.kind.on_interest(True) is Action.CLAIM  # else work at once
         self.declines = self.kind.on_interest(False) is Action.DECLINE  # else stay silent
-        self.check_seal = self.kind.seals
+        self.check_seal = self.kind.seals  # claims are refused once the request is closed
+        self.opens = self.kind.claims  # the claim variants mark their requests open
         self.timing = {
             "probe_window": scenario.probe_window,
             "deadline": scenario.deadline,
@@ -286,6 +287,8 @@ class Model:
         parent_note = -1 if parent is None else self._note(self.rids[parent.code])
         self.rec(now, req, dispatcher, DISPATCH, NAN, parent_note)
         applied = self.send(dispatcher, now, len(subs))
+        if self.opens:  # the broadcast opens the request (its marker) in the same step
+            self.claims.open(code)
         self.publishes += 1
         ps, ow, slot_actor, step = self._ps, self._ow, self.slot_actor, self._task_arrives
         for k, j in enumerate(subs):
@@ -307,7 +310,7 @@ class Model:
                 )
             elif kind is Pop:
                 applied = self.send(d, t)
-                n = self.claims.pop(req.code, cmd.seal)
+                n = self.claims.pop(req.code, cmd.worker, cmd.seal)
                 self.at(applied + self._ow, self._counted, (req, n))
             elif kind is SetTimer:
                 self.at(t + cmd.after, self._timer_fired, (req, cmd.timer, cmd.token))
@@ -320,7 +323,7 @@ class Model:
                 self.rec(t, req, d, FINAL, len(req.c.accepted), self._note(str(cmd.reason)))
             elif kind is Close:  # dispatch() returns once the server answered
                 t = self.send(d, t) + self._ow
-                self.claims.close(req.code, cmd.seal)
+                self.claims.close(req.code)
         if finished:
             if req.on_final is not None:
                 self.next_step(t, req.on_final, self._work_done)
@@ -358,7 +361,7 @@ class Model:
         start = now
         if self.claims_first:
             start = self.send(w, now) + self._ow
-            if not self.claims.claim(code, self.check_seal):
+            if not self.claims.claim(code, j, self.check_seal):
                 append((start, code, task, w, CLAIM_REFUSED, NAN, -1))
                 return
             append((start, code, task, w, CLAIM, NAN, -1))

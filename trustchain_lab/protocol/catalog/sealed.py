@@ -22,5 +22,5 @@ class Sealed(ClaimCollector):
     __slots__ = ()
 
     def _on_final(self, reason: Reason, out: list[Command]) -> None:
-        if reason is Reason.DEADLINE:  # the list may still hold claims: drop them, seal
-            out.append(Close(seal=True))
+        if reason in (Reason.DEADLINE, Reason.LOST_CLAIMS):  # the request is still open:
+            out.append(Close())  # drop the claims left and close it to late claims

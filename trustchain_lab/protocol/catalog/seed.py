@@ -20,4 +20,4 @@ class Seed(ClaimCollector):
     __slots__ = ()
 
     def _on_final(self, reason: Reason, out: list[Command]) -> None:
-        out.append(Close(seal=False))
+        out.append(Close())

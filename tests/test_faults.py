@@ -1,0 +1,188 @@
+"""Faults injected on a private redis-server that each test kills, pauses or restarts:
+an outage gives an explicit error or reason, never a plausible-looking answer."""
+
+import asyncio
+import contextlib
+
+import pytest
+
+from tests.conftest import REQUIRE_REDIS
+from trustchain_lab.chain import Dispatcher, Keys, Reason, Step, Unavailable, Worker
+from trustchain_lab.redis_server import RedisServer, redis_server_binary
+
+BOUND = 15.0  # seconds any wait in these tests may take before it fails
+
+
+@pytest.fixture
+def server():
+    """A private redis-server of this test alone (it may be killed and restarted)."""
+    if redis_server_binary() is None:
+        message = "no redis-server on PATH (apt-get install redis-server)"
+        if REQUIRE_REDIS:
+            pytest.fail(f"TRUSTCHAIN_REQUIRE_REDIS=1 but {message}")
+        pytest.skip(message)
+    with RedisServer() as s:
+        yield s
+
+
+async def wait_until(predicate, what: str) -> None:
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + BOUND
+    while not predicate():
+        assert loop.time() < give_up, f"not within {BOUND} s: {what}"
+        await asyncio.sleep(0.02)
+
+
+@contextlib.asynccontextmanager
+async def endpoints(url: str, work, *, observer=None):
+    keys = Keys("f")
+    d = Dispatcher(url, name="gw", keys=keys, observer=observer)
+    w = Worker(url, name="w", keys=keys, observer=observer)
+    w.on("Foo", work)
+    await d.start()
+    await w.start()
+    try:
+        yield d, w
+    finally:
+        async with asyncio.timeout(BOUND):  # close() never raises, nor hangs
+            await w.close()
+            await d.close()
+
+
+async def answer(x):
+    return x.payload
+
+
+async def test_a_restart_gives_explicit_errors_then_the_same_endpoints_serve_again(server):
+    async with endpoints(server.url, answer) as (d, w):
+        assert (await d.dispatch("Foo", 1, deadline=5)).results == [1]
+        server.kill()
+        with pytest.raises(Unavailable):
+            async with asyncio.timeout(BOUND):
+                await d.dispatch("Foo", 2, deadline=5)
+        await wait_until(lambda: not d.ready, "the dispatcher says it is not listening")
+        with pytest.raises(Unavailable, match="not listening"):
+            await d.dispatch("Foo", 3, deadline=5)
+        server.restart()
+        await wait_until(lambda: d.ready and w.ready, "both listen again")
+        final = await d.dispatch("Foo", 4, deadline=5)
+        assert final.reason == Reason.CLAIMS_DRAINED and final.results == [4]
+        assert d.gaps >= 1 and w.gaps >= 1
+
+
+async def test_a_request_in_flight_during_a_restart_is_never_answered_as_if_nothing_happened(
+    server,
+):
+    steps: list[Step] = []
+
+    async def slow(x):
+        await asyncio.sleep(0.5)
+        return x.payload
+
+    async with endpoints(server.url, slow, observer=steps.append) as (d, _):
+        job = asyncio.create_task(d.dispatch("Foo", 1, probe_window=0.2, deadline=10))
+        await wait_until(lambda: any(s.kind == "claim" for s in steps), "the worker claimed")
+        server.kill()
+        server.restart()  # back at once, empty: the claim is gone
+        try:
+            async with asyncio.timeout(BOUND):
+                final = await job
+        except Unavailable:
+            return  # an explicit error: fine
+        assert final.reason == Reason.LOST_CLAIMS, final  # never claims_drained/probe_empty
+
+
+async def test_claims_that_vanish_end_the_request_with_lost_claims(make_client):
+    release = asyncio.Event()
+    steps: list[Step] = []
+
+    async def held(x):
+        await release.wait()
+        return "late"
+
+    client = make_client()
+    keys = Keys("f")
+    d = Dispatcher(client, name="gw", keys=keys, observer=steps.append)
+    w = Worker(make_client(), name="w", keys=keys, observer=steps.append)
+    w.on("Foo", held)
+    await d.start()
+    await w.start()
+    try:
+        job = asyncio.create_task(d.dispatch("Foo", probe_window=5, deadline=10))
+        await wait_until(lambda: any(s.kind == "claim" for s in steps), "the worker claimed")
+        await client.flushdb()  # what a restart without persistence does to our keys
+        release.set()
+        final = await job
+        assert final.reason == Reason.LOST_CLAIMS and final.results == ["late"]
+    finally:
+        release.set()
+        await w.close()
+        await d.close()
+        await client.flushdb()
+        await client.aclose()
+
+
+async def test_a_worker_that_claims_and_never_replies_is_named_at_the_deadline(make_client):
+    keys = Keys("f")
+    clients = [make_client(), make_client(), make_client()]
+    d = Dispatcher(clients[0], name="gw", keys=keys)
+    alive, dead = (
+        Worker(clients[1], name="alive", keys=keys),
+        Worker(clients[2], name="dead", keys=keys),
+    )
+    alive.on("Foo", answer)
+    dead.on("Foo", lambda x: asyncio.Event().wait())  # claims, then never answers
+    for e in (d, alive, dead):
+        await e.start()
+    try:
+        final = await d.dispatch("Foo", "x", probe_window=0.1, deadline=0.5)
+        assert final.reason == Reason.DEADLINE
+        assert final.results == ["x"] and final.missing == ("dead",)
+        assert await clients[0].keys("f:*") == []  # the list was read, then deleted
+    finally:
+        for e in (dead, alive, d):
+            await e.close()
+        for c in clients:
+            await c.aclose()
+
+
+async def test_a_stalled_redis_cannot_hold_the_answer_past_the_deadline(server):
+    steps: list[Step] = []
+
+    async def late(x):
+        await asyncio.sleep(0.3)
+        return "late"
+
+    keys = Keys("f")
+    d = Dispatcher(server.url, name="gw", keys=keys, observer=steps.append)
+    fast, slow = (
+        Worker(server.url, name="fast", keys=keys),
+        Worker(server.url, name="slow", keys=keys),
+    )
+    fast.on("Foo", answer)
+    slow.on("Foo", late)
+    for e in (d, fast, slow):
+        await e.start()
+    try:
+        job = asyncio.create_task(d.dispatch("Foo", "x", probe_window=5, deadline=1.0))
+        await wait_until(
+            lambda: any(s.kind == "partial_received" for s in steps), "the fast reply arrived"
+        )
+        server.pause()  # the slow reply, and perhaps the pop, now wait for a stalled Redis
+        async with asyncio.timeout(BOUND):
+            final = await job
+        stalled_still = True  # resume() comes after: the answer did not wait for Redis
+        assert stalled_still and final.reason == Reason.DEADLINE
+        assert final.results == ["x"]  # what was in is kept
+    finally:
+        server.resume()
+        for e in (slow, fast, d):
+            async with asyncio.timeout(BOUND):
+                await e.close()
+
+
+async def test_closing_with_redis_gone_neither_raises_nor_hangs(server):
+    async with endpoints(server.url, answer) as (d, w):
+        assert (await d.dispatch("Foo", 1, deadline=5)).results == [1]
+        server.kill()
+    assert not d.ready and not w.ready
