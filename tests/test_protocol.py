@@ -316,3 +316,4 @@ def test_no_module_of_the_package_shadows_an_exported_name():
 
     modules = {m.name for m in pkgutil.iter_modules(trustchain_lab.__path__)}
     assert modules & set(trustchain_lab.__all__) == set()
+    assert trustchain_lab.analytic.harmonic(1) == 1  # public submodules load on first use

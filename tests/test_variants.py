@@ -49,7 +49,7 @@ def test_everybody_claims_early_gives_complete(variant, backend):
     r = run(base(variant, workers=3, work_time=Exponential(0.01)), backend)
     assert outcomes(r) == ["complete"] * 3
     assert (r.top_level()["partials"] == 3).all()
-    assert r.meta["claim_lists_left"] == 0
+    assert r.meta["claim_lists_recreated"] == 0
 
 
 @pytest.mark.parametrize(
@@ -86,7 +86,7 @@ def test_a_slow_claimer_beside_a_fast_finisher(variant, outcome, backend):
     if variant == "sealed":  # refused in time: it did no work, no list was recreated
         assert (top["refused"] == 1).all() and (top["wasted_work"] == 0).all()
         assert "work_start" not in set(r.events.loc[r.events.actor == "slow", "kind"].astype(str))
-        assert r.meta["claim_lists_left"] == 0
+        assert r.meta["claim_lists_recreated"] == 0
 
 
 @pytest.mark.parametrize("variant", ["seed", "sealed"])
@@ -107,9 +107,9 @@ def test_a_claim_later_than_the_probe(variant, outcome, backend):
     top = r.top_level()
     if variant == "seed":  # its work was wasted, and the claim recreated the deleted list
         assert top["wasted_work"].to_numpy() == pytest.approx([0.05] * 3, abs=0.03)
-        assert r.meta["claim_lists_left"] == 3
+        assert r.meta["claim_lists_recreated"] == 3
     if variant == "sealed":
-        assert (top["wasted_work"] == 0).all() and r.meta["claim_lists_left"] == 0
+        assert (top["wasted_work"] == 0).all() and r.meta["claim_lists_recreated"] == 0
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -167,4 +167,4 @@ def test_the_race_scenario_on_real_redis(variant, real_redis_url):
         assert s["complete_rate"] == 1
     else:
         assert s["excluded_rate"] > 0 and (top["wasted_work"] == 0).all()
-        assert r.meta["claim_lists_left"] == 0
+        assert r.meta["claim_lists_recreated"] == 0

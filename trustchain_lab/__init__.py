@@ -36,11 +36,15 @@ _EXPORTS = {  # name -> module that defines it; imported on first use, so that i
     "OUTCOMES": "trace",
     "RunResult": "trace",
     "classify": "trace",
+    "wilson_interval": "trace",
 }
+_SUBMODULES = ("analytic", "chain", "plots", "protocol", "sim")  # tl.analytic.… works too
 __all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return import_module(f".{name}", __name__)
     if name not in _EXPORTS:
         raise AttributeError(f"module 'trustchain_lab' has no attribute {name!r}")
     value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)

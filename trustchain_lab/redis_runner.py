@@ -226,7 +226,7 @@ class _Run:
         if rest:  # a key of ours the protocol does not know: say so, and remove it
             await r.delete(*rest)
         info: dict[str, Any] = {
-            "claim_lists_left": left["claims"],  # recreated by claims after the answer
+            "claim_lists_recreated": left["claims"],  # recreated by claims after the answer
             "markers_left": left["open"],  # requests never closed (a failed clean-up)
             "other_keys_deleted": len(rest),
         }

@@ -243,6 +243,7 @@ def _typed(req: pd.DataFrame) -> pd.DataFrame:
             "partials": int,
             "refused": int,
             "late_partials": int,
+            "wasted_work": float,
         }
     )
     req["outcome"] = pd.Categorical(req["outcome"], categories=OUTCOMES)

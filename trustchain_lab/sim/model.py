@@ -432,7 +432,7 @@ class Model:
             "client_ops": self.cpu_ops,
             "redis_commands": self.commands,
             "bus_messages": self.publishes,
-            "claim_lists_left": len(self.claims.lists),  # recreated by claims after the answer
+            "claim_lists_recreated": len(self.claims.lists),  # recreated by claims after the answer
             "sim_seconds": float(self.env.now),
         }
         return self.events(), meta
