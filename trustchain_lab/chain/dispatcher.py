@@ -100,7 +100,9 @@ class Dispatcher(Endpoint):
     """Dispatches tasks and serves many requests in flight over one reply subscription.
 
     ``redis`` is a URL (the dispatcher makes and closes its client) or a client (the caller
-    closes it). Use ``async with Dispatcher(...) as d: await d.dispatch(...)``.
+    closes it). Use ``async with Dispatcher(...) as d: await d.dispatch(...)``. With a
+    ``secret`` (shared with the workers) every task is signed and only partials signed with
+    it are accepted: forged or replayed ones are dropped and counted in ``rejected``.
     """
 
     def __init__(
@@ -112,6 +114,7 @@ class Dispatcher(Endpoint):
         observer: Observer | None = None,
         bus: Bus | None = None,
         max_message_bytes: int = MAX_MESSAGE_BYTES,
+        secret: str | bytes | None = None,
     ) -> None:
         super().__init__(
             redis,
@@ -120,6 +123,7 @@ class Dispatcher(Endpoint):
             observer=observer,
             bus=bus,
             max_message_bytes=max_message_bytes,
+            secret=secret,
         )
         self.late_partials = 0
         self.duplicates = 0  # second replies of one worker to one request, dropped
@@ -197,8 +201,8 @@ class Dispatcher(Endpoint):
             parent=parent,
             claim_ttl=ttl,
         )
-        data = encode_task(msg, self.max_message_bytes)  # refuses a payload JSON cannot hold,
-        # or one over the size limit, before anything is sent
+        data = self._seal(encode_task(msg, self.max_message_bytes))  # refuses a payload JSON
+        # cannot hold, or one over the size limit, before anything is sent
         self.bus  # noqa: B018 -- raises RuntimeError when not started: a usage error
         if not self.ready:
             raise Unavailable(

@@ -16,6 +16,7 @@ from .bus import Bus, BusGap, RedisBus, Subscription
 from .keys import Keys
 from .messages import MAX_MESSAGE_BYTES, MessageError, PartialMessage, TaskMessage, decode
 from .observe import Observer
+from .signing import REPLAY_WINDOW, SignatureError, Signer
 
 log = logging.getLogger("trustchain_lab.chain")
 
@@ -23,6 +24,7 @@ log = logging.getLogger("trustchain_lab.chain")
 MAX_CONNECTIONS = 64  # per client made from a URL; more commands in flight wait for one
 CONNECTION_WAIT = 30.0  # seconds a command waits for a free connection before failing
 RETRIES = 3  # a command that meets a broken connection is retried on a fresh one
+SIGNED_OVERHEAD = 128  # bytes a signature and its timestamp add to a message
 RESUBSCRIBE_FIRST, RESUBSCRIBE_MAX = 0.05, 2.0  # seconds between attempts: doubling to max
 CLOSE_WAIT = 2.0  # seconds close() waits for the reader before cancelling it
 
@@ -58,6 +60,8 @@ class Endpoint:
         observer: Observer | None = None,
         bus: Bus | None = None,
         max_message_bytes: int = MAX_MESSAGE_BYTES,
+        secret: str | bytes | None = None,
+        replay_window: float = REPLAY_WINDOW,
     ) -> None:
         if isinstance(max_message_bytes, bool) or not (
             isinstance(max_message_bytes, int) and max_message_bytes >= 1024
@@ -67,6 +71,8 @@ class Endpoint:
         self.keys = keys or Keys()
         self.observer = observer
         self.max_message_bytes = max_message_bytes
+        self._signer = None if secret is None else Signer(secret, replay_window)
+        self.rejected = 0  # messages not signed with our secret, or signed too long ago
         self.malformed = 0  # messages on our channels that were not ours, or not valid
         self.oversized = 0  # messages over max_message_bytes, dropped unread
         self.handler_failures = 0  # messages whose handling raised (logged, survived)
@@ -142,15 +148,26 @@ class Endpoint:
                 delay = min(2 * delay, RESUBSCRIBE_MAX)
         self._ready = False
 
+    def _seal(self, data: bytes) -> bytes:
+        """An outgoing message, signed when this endpoint has a secret."""
+        return data if self._signer is None else self._signer.sign(data)
+
     async def _read(self, sub: Subscription) -> None:
+        signer = self._signer
+        limit = self.max_message_bytes + (0 if signer is None else SIGNED_OVERHEAD)
         async for channel, data in sub:
-            if len(data) > self.max_message_bytes:
+            if len(data) > limit:
                 self.oversized += 1
                 log.warning("%s: dropped a %d-byte message on %s", self.name, len(data), channel)
                 continue
             try:
+                if signer is not None:
+                    data = signer.verify(data)
                 msg = decode(data, self.max_message_bytes)
                 await self._on_message(msg)
+            except SignatureError as exc:
+                self.rejected += 1
+                log.warning("%s: rejected a message on %s: %s", self.name, channel, exc)
             except MessageError as exc:
                 self.malformed += 1
                 log.warning("%s: malformed message on %s: %s", self.name, channel, exc)

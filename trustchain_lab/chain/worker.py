@@ -27,6 +27,7 @@ from .messages import (
     encode_partial,
 )
 from .observe import Observer, Step, emit
+from .signing import SeenRequests
 
 log = logging.getLogger("trustchain_lab.chain")
 
@@ -65,7 +66,9 @@ class Worker(Endpoint):
     the variant has every receiver answer, answered at once with an error partial. A claim
     that Redis fails is reported with an error partial too (the answer then says
     ``lost_claims``), unless the failure takes longer than the dispatcher's probe window:
-    then nothing can tell the dispatcher that this worker was interested.
+    then nothing can tell the dispatcher that this worker was interested. A task seen before
+    (a replay) is dropped and counted in ``replayed``. With a ``secret`` (shared with the
+    dispatchers) only tasks signed with it are taken, and every reply is signed.
     """
 
     def __init__(
@@ -78,6 +81,7 @@ class Worker(Endpoint):
         bus: Bus | None = None,
         max_in_flight: int = 1000,
         max_message_bytes: int = MAX_MESSAGE_BYTES,
+        secret: str | bytes | None = None,
     ) -> None:
         super().__init__(
             redis,
@@ -86,12 +90,15 @@ class Worker(Endpoint):
             observer=observer,
             bus=bus,
             max_message_bytes=max_message_bytes,
+            secret=secret,
         )
         if max_in_flight < 1:
             raise ValueError(f"max_in_flight must be >= 1, got {max_in_flight!r}")
         self.handler_errors = 0  # interest rules or work that raised, results JSON cannot hold
         self.redis_errors = 0  # claims or replies that Redis did not take
         self.shed = 0  # tasks that came while every slot was taken
+        self.replayed = 0  # tasks whose request id was seen before, dropped
+        self._seen = SeenRequests()
         self.max_in_flight = max_in_flight
         self._handlers: dict[str, tuple[Work, Interest]] = {}
         self._in_flight: set[asyncio.Task[None]] = set()
@@ -120,6 +127,10 @@ class Worker(Endpoint):
             raise MessageError("not a task message for a registered task")
         if not msg.reply_to.startswith(self.keys.reply_channel("")):
             raise MessageError(f"reply_to {msg.reply_to!r} is not a reply channel of ours")
+        if not self._seen.first_time(msg.request_id):  # a replay: never work twice
+            self.replayed += 1
+            log.warning("%s: dropped a replayed task %s/%s", self.name, msg.task, msg.request_id)
+            return
         if len(self._in_flight) >= self.max_in_flight:
             self._shed(msg)
             return
@@ -216,7 +227,7 @@ class Worker(Endpoint):
             data = encode_partial(
                 PartialMessage(partial.request_id, self.name, ok=False, error=str(exc))
             )
-        await self.bus.publish(msg.reply_to, data)
+        await self.bus.publish(msg.reply_to, self._seal(data))
         emit(self.observer, Step(Kind.PARTIAL_SENT, self.name, msg.task, msg.request_id))
 
     async def close(self) -> None:
