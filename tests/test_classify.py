@@ -123,3 +123,44 @@ def test_rates_carry_their_wilson_interval():
     assert wilson_interval(5, 10) == pytest.approx((0.2366, 0.7634), abs=1e-4)
     assert wilson_interval(0, 10) == pytest.approx((0.0, 0.2775), abs=1e-4)
     assert all(math.isnan(v) for v in wilson_interval(0, 0))
+
+
+def refused(rid, name, t):
+    return [(t - 0.001, rid, name, "interest", 1.0), (t, rid, name, "claim_refused")]
+
+
+def test_a_late_claimer_refused_in_time_is_excluded_with_no_work_wasted():
+    ev = trace(
+        (0.0, "r", "gw", "dispatch"),
+        *worker("r", "a", 0.01, 0.02, 0.021),
+        (0.022, "r", "gw", "partial_received", None, "a"),
+        (0.023, "r", "gw", "pop", 0),
+        (0.023, "r", "gw", "final", 1, "claims_drained"),
+        *refused("r", "b", 0.05),
+    )
+    row = one(ev)
+    assert (row.outcome, row.refused, row.wasted_work) == ("excluded", 1, 0)
+
+
+def test_one_refused_and_one_silently_missing_is_premature():
+    ev = trace(
+        (0.0, "r", "gw", "dispatch"),
+        *worker("r", "a", 0.01, 0.02, 0.021),
+        (0.022, "r", "gw", "partial_received", None, "a"),
+        (0.023, "r", "gw", "pop", 0),
+        (0.023, "r", "gw", "final", 1, "claims_drained"),
+        *refused("r", "b", 0.05),
+        *worker("r", "c", 0.06, 0.07, 0.071),  # its claim got through: its work is lost
+    )
+    assert one(ev).outcome == "premature"
+
+
+def test_lost_claims_is_a_failure_whatever_came_in():
+    ev = trace(
+        (0.0, "r", "gw", "dispatch"),
+        *worker("r", "a", 0.01, 0.02, 0.021),
+        (0.022, "r", "gw", "partial_received", None, "a"),
+        (0.023, "r", "gw", "pop", -1),
+        (0.023, "r", "gw", "final", 1, "lost_claims"),
+    )
+    assert one(ev).outcome == "failed"

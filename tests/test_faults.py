@@ -164,7 +164,7 @@ async def test_a_stalled_redis_cannot_hold_the_answer_past_the_deadline(server):
     for e in (d, fast, slow):
         await e.start()
     try:
-        job = asyncio.create_task(d.dispatch("Foo", "x", probe_window=5, deadline=1.0))
+        job = asyncio.create_task(d.dispatch("Foo", "x", probe_window=0.9, deadline=1.0))
         await wait_until(
             lambda: any(s.kind == "partial_received" for s in steps), "the fast reply arrived"
         )

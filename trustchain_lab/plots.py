@@ -94,7 +94,7 @@ def to_mermaid(result: RunResult, request_id: str | None = None) -> str:
         elif k == Kind.RECHECK:
             lines.append(f"  {a}->>R: Grace over, look again: length {int(row.value)} ({ms})")
         elif k == Kind.FINAL and top:
-            lines.append(f"  {a}->>-C: Send response: {row.note}, {int(row.value)} partials ({ms})")
+            lines.append(f"  {a}->>-C: Send response: {row.note}, {int(row.value)} replies ({ms})")
         elif k == Kind.FINAL:
             lines.append(f"  Note over {a}: {row.task} final: {row.note}")
     return "\n".join(lines) + "\n"

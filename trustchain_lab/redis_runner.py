@@ -217,8 +217,11 @@ class _Run:
         markers of requests whose clean-up failed); read the server's version."""
         r = gateway.redis
         left = {}
-        for kind in ("claims", "open"):
-            keys = [k async for k in r.scan_iter(match=self.keys.pattern(kind), count=1000)]
+        for kind, pattern in (
+            ("claims", self.keys.claim_lists_pattern()),
+            ("open", self.keys.markers_pattern()),
+        ):
+            keys = [k async for k in r.scan_iter(match=pattern, count=1000)]
             if keys:
                 await r.delete(*keys)
             left[kind] = len(keys)

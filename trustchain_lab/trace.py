@@ -32,7 +32,7 @@ REQUEST_COLUMNS = (
     "outcome",
     "interested",
     "claims_at_probe",
-    "partials",
+    "partials",  # replies taken into the answer (declines of ack/known included)
     "refused",
     "late_partials",
     "wasted_work",

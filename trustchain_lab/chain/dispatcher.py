@@ -255,6 +255,7 @@ class Dispatcher(Endpoint):
         c, task, commands = flight.collector, flight.task, flight.commands
         timers: dict[Timer, tuple[float, int]] = {}
         answer: FinalResponse | None = None
+        missing: tuple[str, ...] = ()
         while True:
             while commands:
                 if flight.error is not None and answer is None:
@@ -283,11 +284,13 @@ class Dispatcher(Endpoint):
                     emit(
                         self.observer, Step(Kind.FINAL, self.name, task, request_id, n, cmd.reason)
                     )
-                    answer = FinalResponse(task, request_id, cmd.reason, tuple(c.accepted))
+                    answer = FinalResponse(task, request_id, cmd.reason, tuple(c.accepted), missing)
                     self._flights.pop(request_id, None)  # later partials are late
-                elif isinstance(cmd, Close) and answer is not None:
-                    missing = await self._clean_up(claims.close(task, request_id), request_id)
-                    answer = replace(answer, missing=tuple(missing))
+                elif isinstance(cmd, Close):  # before the answer (sealed) or after it
+                    closing = claims.close(task, request_id)
+                    missing = tuple(await self._clean_up(closing, request_id))
+                    if answer is not None:
+                        answer = replace(answer, missing=missing)
             if answer is not None:
                 return answer
             if flight.error is not None:

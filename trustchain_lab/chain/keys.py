@@ -38,7 +38,14 @@ class Keys:
     def marker(self, task: str, request_id: str) -> str:
         return f"{self.prefix}:open:{{{task}-{request_id}}}"
 
-    def pattern(self, kind: str = "*") -> str:
-        """A SCAN pattern matching every key of ours, or (``kind="claims"`` or ``"open"``)
-        the claim lists or markers only. The prefix is glob-free by construction."""
-        return f"{self.prefix}:*" if kind == "*" else f"{self.prefix}:{kind}:*"
+    def pattern(self) -> str:
+        """A SCAN pattern matching every key of ours (the prefix is glob-free by construction)."""
+        return f"{self.prefix}:*"
+
+    def claim_lists_pattern(self) -> str:
+        """A SCAN pattern matching every claim list of ours."""
+        return self.claim_list("*", "*").replace("{*-*}", "*")
+
+    def markers_pattern(self) -> str:
+        """A SCAN pattern matching every request marker of ours."""
+        return self.marker("*", "*").replace("{*-*}", "*")

@@ -8,10 +8,11 @@ commands (``protocol.commands``) to carry out, in order. At most one claim-list 
 is in flight at a time: replies that come meanwhile wait in the machine, and a timer
 that fires meanwhile is acted on when the answer is back (replies first).
 
-A variant is a subclass that sets the class attributes below and overrides two hooks:
+A variant is a subclass that sets the class attributes below and overrides the hooks:
 ``_on_published`` (what to start once the broadcast is out) and ``_on_accepted`` (what a
-reply taken into the answer leads to). ``ClaimCollector`` and ``CountCollector`` are the
-two families: claims on a shared list, or a count of expected replies.
+reply taken into the answer leads to), and if it needs to, ``_before_answer`` /
+``_on_final`` (clean-up around the answer). ``ClaimCollector`` and ``CountCollector`` are
+the two families: claims on a shared list, or a count of expected replies.
 """
 
 from __future__ import annotations
@@ -54,11 +55,9 @@ class Collector:
     __slots__ = (
         "_armed",
         "_deadline_due",
-        "_grace_due",
         "_grace_token",
         "_in_grace",
         "_probe_due",
-        "_probed",
         "_queue",
         "_replied",
         "_started",
@@ -85,13 +84,18 @@ class Collector:
         self.probe_window = _seconds("probe_window", probe_window)
         self.deadline = _seconds("deadline", deadline)
         self.grace = _seconds("grace", grace, zero_ok=True)
+        if self.claims and self.probe_window >= self.deadline:
+            raise ValueError(
+                f"probe_window ({probe_window!r} s) must be below deadline ({deadline!r} s): "
+                "else every request nobody claims times out"
+            )
         if self.grace and not self.takes_grace:
             raise ValueError(f"grace does not apply to variant {self.name!r}")
         if self.needs_expect:
             if isinstance(expect, bool) or not isinstance(expect, int) or expect < 1:
                 raise ValueError(f"variant {self.name!r} needs expect >= 1, got {expect!r}")
         elif expect is not None:
-            raise ValueError(f"expect applies to variant 'known' only, not {self.name!r}")
+            raise ValueError(f"variant {self.name!r} takes no expect (the count comes otherwise)")
         self.expect = expect
         self.tag = tag  # the executor's own per-request data
         self.accepted: list[Any] = []  # items of the replies taken into the answer
@@ -100,10 +104,10 @@ class Collector:
         self.reason: Reason | None = None
         self._queue: deque[tuple[Any, Any]] = deque()
         self._replied: set[Any] = set()
-        self._started = self._probed = self._in_grace = False
-        self._probe_due = self._deadline_due = self._grace_due = False
+        self._started = self._in_grace = False
+        self._probe_due = self._deadline_due = False
         self._grace_token = 0
-        self._armed: set[Timer] = set()  # timers this request set: others are ignored
+        self._armed: set[Timer] = set()  # timers set and not fired yet: others are ignored
 
     # --- worker side ----------------------------------------------------------------------
     @classmethod
@@ -152,6 +156,8 @@ class Collector:
                 self._in_grace = True
                 self._grace_token += 1
                 out.append(self._arm(Timer.GRACE, self.grace, self._grace_token))
+            elif kind is _RECHECK and self._queue:  # a reply came during the recheck: its
+                self._in_grace = False  # claim is newer than the read; take it first
             else:
                 empty = kind is _PROBE
                 self._final(Reason.PROBE_EMPTY if empty else Reason.CLAIMS_DRAINED, out)
@@ -172,30 +178,28 @@ class Collector:
         return out
 
     def timer(self, timer: Timer, token: int = 0) -> list[Command]:
-        """A timer fired (stale ones, e.g. an earlier grace period's, are ignored)."""
+        """A timer fired (stale ones, e.g. an earlier grace period's, are ignored; each
+        fires once)."""
         out: list[Command] = []
         if self.done or timer not in self._armed:
             return out
+        if timer is not Timer.GRACE or token == self._grace_token:
+            self._armed.discard(timer)
         idle = self.busy is None and not self._queue
         if timer is Timer.DEADLINE:
             if idle:
                 self._final(Reason.DEADLINE, out)
             else:
                 self._deadline_due = True
-        elif timer is Timer.PROBE:
-            if self._probed:
-                return out
-            if self._in_grace:  # the grace recheck will read the list anyway
-                self._probed = True
+        elif timer is Timer.PROBE:  # it fires once
+            if self._in_grace:  # skipped: the grace recheck will read the list anyway
+                pass
             elif idle:
                 self._read(Kind.PROBE, out)
             else:
                 self._probe_due = True
         elif timer is Timer.GRACE and token == self._grace_token and self._in_grace:
-            if idle:
-                self._read(Kind.RECHECK, out)
-            else:
-                self._grace_due = True
+            self._read(Kind.RECHECK, out)  # in a grace period nothing is ever in flight
         return out
 
     # --- hooks of the variants ------------------------------------------------------------
@@ -204,6 +208,9 @@ class Collector:
 
     def _on_accepted(self, worker: Any, out: list[Command]) -> None:
         raise NotImplementedError
+
+    def _before_answer(self, reason: Reason, out: list[Command]) -> None:
+        """Commands that must be carried out before the answer; nothing by default."""
 
     def _on_final(self, reason: Reason, out: list[Command]) -> None:
         """Clean-up after the answer (e.g. delete the claim list); nothing by default."""
@@ -231,23 +238,19 @@ class Collector:
             self._probe_due = False
         elif self._probe_due:
             self._read(Kind.PROBE, out)
-        elif self._grace_due and self._in_grace:
-            self._read(Kind.RECHECK, out)
 
     def _arm(self, timer: Timer, after: float, token: int = 0) -> SetTimer:
         self._armed.add(timer)
         return SetTimer(timer, after, token)
 
     def _read(self, why: Kind, out: list[Command]) -> None:
-        if why is Kind.PROBE:
-            self._probed, self._probe_due = True, False
-        else:
-            self._grace_due = False
+        self._probe_due = self._probe_due and why is not Kind.PROBE
         self.busy = why
         out.append(ReadLength(why, self.seals))
 
     def _final(self, reason: Reason, out: list[Command]) -> None:
         self.done, self.reason = True, reason
+        self._before_answer(reason, out)
         out.append(Final(reason))
         while self._queue:
             out.append(_tuple(Note, (_LATE, None, self._queue.popleft()[0])))

@@ -208,6 +208,7 @@ class Model:
         self._timer_fired, self._request_done = (self.timer_fired,), (self.request_done,)
         self.next_index = 0
         self.finished = 0
+        self.last_done = 0.0  # when the last request's dispatch returned
         self.bar: Any = None
 
     # --- infrastructure -------------------------------------------------------------------
@@ -398,6 +399,7 @@ class Model:
         if len(self.trace.rows) >= _Trace.BLOCK:
             self.trace.pack()
         self.finished += 1
+        self.last_done = self.env._now
         if self.bar is not None and self.finished % 1000 == 0:
             self.bar.update(1000)
         self.start_next()
@@ -433,7 +435,7 @@ class Model:
             "redis_commands": self.commands,
             "bus_messages": self.publishes,
             "claim_lists_recreated": len(self.claims.lists),  # recreated by claims after the answer
-            "sim_seconds": float(self.env.now),
+            "sim_seconds": self.last_done,  # not env.now: idle deadline timers run on
         }
         return self.events(), meta
 
