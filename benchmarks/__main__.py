@@ -18,6 +18,7 @@ SUITES = {  # name -> module; each module has TITLE, DESCRIPTION and run(ctx) ->
     "throughput": "benchmarks.throughput",
     "overhead": "benchmarks.overhead",
     "variants": "benchmarks.variants",
+    "faults": "benchmarks.faults",
 }
 
 

@@ -186,3 +186,21 @@ async def test_closing_with_redis_gone_neither_raises_nor_hangs(server):
         assert (await d.dispatch("Foo", 1, deadline=5)).results == [1]
         server.kill()
     assert not d.ready and not w.ready
+
+
+@pytest.mark.parametrize(
+    "fault", ["restart, down 0 s", "worker dies after claiming", "junk claims"]
+)
+def test_under_load_a_fault_gives_no_wrong_and_no_hung_answer(fault):
+    if redis_server_binary() is None:
+        message = "no redis-server on PATH (apt-get install redis-server)"
+        if REQUIRE_REDIS:
+            pytest.fail(f"TRUSTCHAIN_REQUIRE_REDIS=1 but {message}")
+        pytest.skip(message)
+    from benchmarks.faults import run_fault
+
+    row = asyncio.run(run_fault(fault))
+    assert row["correct"] > 0 and row["recovery_s"] is not None
+    assert (row["wrong_answers"], row["hung"], row["keys_without_ttl"]) == (0, 0, 0), row
+    if fault != "restart, down 0 s":  # the deadline names who claimed and never answered
+        assert row["deadline_named_missing"] == row["explicit_errors"] > 0

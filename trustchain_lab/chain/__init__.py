@@ -5,6 +5,7 @@ a service can use it on its own.
 """
 
 from ..protocol import Reason, variants
+from .acl import acl_rules
 from .bus import Bus, RedisBus, Subscription
 from .claims import ClaimStore
 from .dispatcher import Dispatcher, FinalResponse
@@ -31,6 +32,7 @@ __all__ = [
     "TaskRequest",
     "Unavailable",
     "Worker",
+    "acl_rules",
     "always",
     "check_name",
     "redis_client",

@@ -44,7 +44,8 @@ from .messages import (
 from .observe import Observer, Step, emit
 
 log = logging.getLogger("trustchain_lab.chain")
-CLEANUP_WAIT = 1.0  # seconds the clean-up after an answer may take; then the TTLs do it
+CLEANUP_WAIT = 1.0  # seconds the clean-up after an answer may take before it is retried
+CLEANUP_RETRIES = (0.5, 1.0, 2.0, 4.0, 8.0)  # seconds between later attempts; then the TTLs
 T = TypeVar("T")
 
 
@@ -129,6 +130,7 @@ class Dispatcher(Endpoint):
         self.duplicates = 0  # second replies of one worker to one request, dropped
         self._reply_channel = self.keys.reply_channel(self.name)
         self._flights: dict[str, _Flight] = {}
+        self._janitors: set[asyncio.Task[None]] = set()  # clean-ups retried in the background
         self._claims: ClaimStore | None = None
 
     def _channels(self) -> Sequence[str]:
@@ -287,8 +289,7 @@ class Dispatcher(Endpoint):
                     answer = FinalResponse(task, request_id, cmd.reason, tuple(c.accepted), missing)
                     self._flights.pop(request_id, None)  # later partials are late
                 elif isinstance(cmd, Close):  # before the answer (sealed) or after it
-                    closing = claims.close(task, request_id)
-                    missing = tuple(await self._clean_up(closing, request_id))
+                    missing = tuple(await self._clean_up(task, request_id))
                     if answer is not None:
                         answer = replace(answer, missing=missing)
             if answer is not None:
@@ -306,13 +307,43 @@ class Dispatcher(Endpoint):
                 del timers[timer]
                 flight.feed(c.timer(timer, token))
 
-    async def _clean_up(self, closing: Awaitable[list[str]], request_id: str) -> list[str]:
-        """Close the request after its answer; a failure here never costs the answer."""
+    async def _clean_up(self, task: str, request_id: str) -> list[str]:
+        """Close the request; a failure here never costs the answer: the clean-up is
+        retried in the background (and the keys' TTLs are the last resort)."""
+        claims = self._claims
+        assert claims is not None  # started
         try:
             async with asyncio.timeout(CLEANUP_WAIT):
-                return await closing
+                return await claims.close(task, request_id)
         except (TimeoutError, RedisError, OSError) as exc:
-            log.warning(
-                "%s: clean-up of %s failed (the TTLs will do it): %s", self.name, request_id, exc
-            )
+            log.warning("%s: clean-up of %s failed, retrying: %s", self.name, request_id, exc)
+            janitor = asyncio.create_task(self._retry_clean_up(task, request_id))
+            self._janitors.add(janitor)
+            janitor.add_done_callback(self._janitors.discard)
             return []
+
+    @property
+    def cleaning(self) -> int:
+        """Clean-ups that failed and are being retried in the background."""
+        return len(self._janitors)
+
+    async def _retry_clean_up(self, task: str, request_id: str) -> None:
+        claims = self._claims
+        for pause in CLEANUP_RETRIES:
+            await asyncio.sleep(pause)
+            if claims is None:
+                return
+            try:
+                async with asyncio.timeout(CLEANUP_WAIT):
+                    await claims.close(task, request_id)
+                return
+            except (TimeoutError, RedisError, OSError):
+                continue
+        log.warning("%s: gave up cleaning %s: its keys expire by TTL", self.name, request_id)
+
+    async def close(self) -> None:
+        """Stop clean-ups still being retried, then close as every endpoint does."""
+        for janitor in list(self._janitors):
+            janitor.cancel()
+        await asyncio.gather(*self._janitors, return_exceptions=True)
+        await super().close()
