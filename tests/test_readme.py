@@ -58,3 +58,10 @@ def test_the_variants_example_prints_what_the_readme_says(capsys):
     assert printed[: len(claimed)] == claimed
     rates = namespace["tl"].run_sim(namespace["race"], tl.Network.zero()).summary()
     assert rates["premature_rate"] == 0 and rates["excluded_rate"] > 0.3
+
+
+def test_the_acl_example_prints_a_setuser_line(capsys):
+    exec(block("acl_rules"), {})
+    line = capsys.readouterr().out.strip()
+    assert line.startswith("ACL SETUSER worker on >password resetkeys")
+    assert "-@all" in line and "~tc:claims:*" in line and "&tc:task:*" in line
