@@ -3,7 +3,8 @@
 Each fault runs on a private redis-server of its own (never the run's Redis: it is killed
 and paused here), with three signed workers that are always interested and a steady load
 of requests whose right answer is known (all three results). Every request ends as one of:
-*correct*; an *explicit* failure (``Unavailable``, or reason ``deadline`` / ``lost_claims``);
+*correct*; an *explicit* failure (``Unavailable``, or reason ``deadline`` / ``lost_claims``
+/ ``missed_broadcast``);
 *wrong* (an answer that looks normal and is not); *hung* (no return within the deadline
 plus a bound). Also: keys of ours left afterwards, and the time from the end of the fault to
 the first correct answer dispatched after it.
@@ -165,7 +166,7 @@ async def one_request(lab: Lab, variant: str, tally: Tally, fault_end: list[floa
         tally.explicit += 1
         await asyncio.sleep(0.01)  # it failed at once: don't spin
         return
-    if final.reason in (Reason.DEADLINE, Reason.LOST_CLAIMS):
+    if final.reason in (Reason.DEADLINE, Reason.LOST_CLAIMS, Reason.MISSED_BROADCAST):
         tally.explicit += 1
         tally.missing_named += bool(final.missing)
     elif sorted(final.results) == list(WORKERS):
@@ -272,7 +273,8 @@ def run(ctx: Context) -> SuiteOutput:
         f"Variant `{ctx.variant}`, 3 signed workers (always interested), {IN_FLIGHT} requests "
         f"in flight, deadline {DEADLINE} s, probe window {PROBE_WINDOW} s; {BEFORE} s of load, "
         f"the fault, {AFTER} s more. *Explicit* = `Unavailable` or reason `deadline` / "
-        f"`lost_claims`; *wrong* = a normal-looking answer without all three results; *hung* = "
+        f"`lost_claims` / `missed_broadcast`; *wrong* = a normal-looking answer without all "
+        f"three results; *hung* = "
         f"no return within the deadline + {HUNG_AFTER} s; *recovery* = from the fault's end "
         f"to the first correct answer dispatched after it; *keys left* are counted once the "
         f"load stopped (in `seed`, claims that land after a request closed recreate its list, "

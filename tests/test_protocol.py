@@ -329,3 +329,21 @@ def test_no_module_of_the_package_shadows_an_exported_name():
     modules = {m.name for m in pkgutil.iter_modules(trustchain_lab.__path__)}
     assert modules & set(trustchain_lab.__all__) == set()
     assert trustchain_lab.analytic.harmonic(1) == 1  # public submodules load on first use
+
+
+def test_a_broadcast_that_reached_fewer_listeners_than_usual_is_not_trusted():
+    c = make("seed")
+    c.published(1, usual=3)  # two usual listeners did not get this task
+    c.timer(Timer.PROBE)
+    assert Final(Reason.MISSED_BROADCAST) in c.counted(0)  # not "probe_empty"
+    d = make("ack")
+    d.published(2, usual=3)
+    d.partial("a")
+    assert d.partial("b") == [received("b"), Final(Reason.MISSED_BROADCAST)]
+    late = make("seed")
+    late.published(1, usual=3)
+    assert late.timer(Timer.DEADLINE)[-2] == Final(Reason.DEADLINE)  # a timeout stays one
+    fine = make("seed")
+    fine.published(3, usual=3)
+    fine.timer(Timer.PROBE)
+    assert Final(Reason.PROBE_EMPTY) in fine.counted(0)

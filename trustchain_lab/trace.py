@@ -107,7 +107,8 @@ def classify(events: pd.DataFrame) -> pd.DataFrame:
     in the answer. In this order:
 
     - ``timeout``: no final, or the final came from the deadline;
-    - ``failed``: the answer said it could not be trusted (``lost_claims``);
+    - ``failed``: the answer said it could not be trusted (``lost_claims``,
+      ``missed_broadcast``);
     - ``empty``: nobody interested; ``complete``: somebody, and nobody missing;
     - ``excluded``: every missing worker's claim was refused (``claim_refused``);
     - ``probe_miss``: answered empty at the probe although somebody was interested;
@@ -172,7 +173,7 @@ def classify(events: pd.DataFrame) -> pd.DataFrame:
     outcome = np.select(
         [
             pd.isna(reason) | (reason == Reason.DEADLINE),
-            reason == Reason.LOST_CLAIMS,
+            (reason == Reason.LOST_CLAIMS) | (reason == Reason.MISSED_BROADCAST),
             (missing == 0) & (interested == 0),
             missing == 0,
             missing == missing_refused,

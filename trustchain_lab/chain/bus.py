@@ -2,8 +2,9 @@
 
 Any async messaging platform can play the bus: implement ``Bus`` (publish, subscribe) and
 ``Subscription`` (async iteration of ``(channel, data)``, ``stop``, ``close``). A
-subscription that may have missed messages (its connection broke, even if it came back)
-must raise ``BusGap`` (or any exception) from its iteration, never carry on silently.
+subscription that may have missed messages must say so, never carry on silently: raise
+from its iteration when it is broken, or yield ``(GAP, b"")`` when it renewed itself and
+listens again.
 """
 
 from __future__ import annotations
@@ -18,12 +19,15 @@ SUBSCRIBE_TIMEOUT = 10.0  # seconds to wait for the server to confirm a subscrip
 POLL_INTERVAL = 0.1  # an idle reader wakes this often to notice close()
 
 
+GAP = None  # the channel of what a renewed subscription yields: messages may be lost
+
+
 class BusGap(ConnectionError):
     """The subscription may have missed messages: its connection broke or was renewed."""
 
 
 class Subscription(Protocol):
-    def __aiter__(self) -> AsyncIterator[tuple[str, bytes]]: ...
+    def __aiter__(self) -> AsyncIterator[tuple[str | None, bytes]]: ...
 
     def stop(self) -> None: ...
 
@@ -54,7 +58,7 @@ class RedisSubscription:
                     confirmed += 1
         return self
 
-    async def __aiter__(self) -> AsyncIterator[tuple[str, bytes]]:
+    async def __aiter__(self) -> AsyncIterator[tuple[str | None, bytes]]:
         while not self._closing:
             msg = await self._pubsub.get_message(timeout=POLL_INTERVAL)
             if msg is None:
@@ -62,9 +66,9 @@ class RedisSubscription:
             if msg["type"] == "message":
                 channel = msg["channel"]
                 yield (channel.decode() if isinstance(channel, bytes) else channel), msg["data"]
-            elif msg["type"] == "subscribe":  # redis-py reconnected and re-subscribed: the
-                # messages published meanwhile are lost
-                raise BusGap("the Pub/Sub connection was renewed: messages may be lost")
+            elif msg["type"] == "subscribe":  # redis-py reconnected and re-subscribed: it
+                # listens again, but what was published meanwhile is lost
+                yield GAP, b""
 
     def stop(self) -> None:
         """Make iteration end within ``POLL_INTERVAL``; call ``close`` once it has ended."""

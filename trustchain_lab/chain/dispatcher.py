@@ -44,6 +44,9 @@ from .messages import (
 from .observe import Observer, Step, emit
 
 log = logging.getLogger("trustchain_lab.chain")
+LISTENER_MEMORY = 3.0  # seconds of broadcasts whose receivers say how many listen "usually":
+# longer than a worker takes to re-subscribe (RESUBSCRIBE_MAX), short enough that a
+# subscriber that leaves costs only this long of missed_broadcast answers
 CLEANUP_WAIT = 1.0  # seconds the clean-up after an answer may take before it is retried
 CLEANUP_RETRIES = (0.5, 1.0, 2.0, 4.0, 8.0)  # seconds between later attempts; then the TTLs
 T = TypeVar("T")
@@ -101,7 +104,12 @@ class Dispatcher(Endpoint):
     """Dispatches tasks and serves many requests in flight over one reply subscription.
 
     ``redis`` is a URL (the dispatcher makes and closes its client) or a client (the caller
-    closes it). Use ``async with Dispatcher(...) as d: await d.dispatch(...)``. With a
+    closes it). Use ``async with Dispatcher(...) as d: await d.dispatch(...)``. A
+    broadcast that reaches fewer listeners than the task's broadcasts reached within
+    ``listener_memory`` seconds (0: never compare; time while the dispatcher itself is cut
+    off does not count) ends as ``missed_broadcast``: a listener may have missed it (e.g.
+    Redis dropped its subscription). A subscriber that leaves for good costs that long of
+    such answers. With a
     ``secret`` (shared with the workers) every task is signed and only partials signed with
     it are accepted: forged or replayed ones are dropped and counted in ``rejected``.
     """
@@ -116,6 +124,7 @@ class Dispatcher(Endpoint):
         bus: Bus | None = None,
         max_message_bytes: int = MAX_MESSAGE_BYTES,
         secret: str | bytes | None = None,
+        listener_memory: float = LISTENER_MEMORY,
     ) -> None:
         super().__init__(
             redis,
@@ -131,6 +140,10 @@ class Dispatcher(Endpoint):
         self._reply_channel = self.keys.reply_channel(self.name)
         self._flights: dict[str, _Flight] = {}
         self._janitors: set[asyncio.Task[None]] = set()  # clean-ups retried in the background
+        if not (isinstance(listener_memory, int | float) and listener_memory >= 0):
+            raise ValueError(f"listener_memory must be >= 0 seconds, got {listener_memory!r}")
+        self.listener_memory = listener_memory
+        self._reach: dict[str, deque[tuple[float, int]]] = {}  # channel -> (time, receivers)
         self._claims: ClaimStore | None = None
 
     def _channels(self) -> Sequence[str]:
@@ -148,6 +161,14 @@ class Dispatcher(Endpoint):
                     f"({type(exc).__name__}: {exc}): replies may be lost"
                 )
             )
+
+    def _on_listening(self) -> None:
+        """Back after a gap: the listeners seen before it are what to expect again, for
+        ``listener_memory`` seconds from now (the outage must not make them forgotten)."""
+        now = asyncio.get_running_loop().time()
+        for reach in self._reach.values():
+            for k, (_, receivers) in enumerate(reach):
+                reach[k] = (now, receivers)
 
     async def _on_message(self, msg: TaskMessage | PartialMessage) -> None:
         if not isinstance(msg, PartialMessage):
@@ -220,10 +241,25 @@ class Dispatcher(Endpoint):
             )
             if receivers is None:
                 raise Unavailable(f"Redis did not take the broadcast of {task} within the deadline")
-            flight.feed(collector.published(receivers))
+            flight.feed(collector.published(receivers, self._usual_reach(task, receivers)))
             return await self._carry_out(flight, request_id, due)
         finally:
             self._flights.pop(request_id, None)
+
+    def _usual_reach(self, task: str, receivers: int) -> int | None:
+        """How many listeners broadcasts of ``task`` reached lately (the most within
+        ``listener_memory`` seconds), before counting this one; None if none was sent."""
+        if not self.listener_memory:
+            return None
+        now = asyncio.get_running_loop().time()
+        reach = self._reach.setdefault(task, deque())  # receivers decreasing: a sliding
+        while reach and reach[0][0] < now - self.listener_memory:  # maximum, O(1) amortised
+            reach.popleft()
+        usual = reach[0][1] if reach else None
+        while reach and reach[-1][1] <= receivers:
+            reach.pop()
+        reach.append((now, receivers))
+        return usual
 
     async def _broadcast(
         self, c: Collector, request_id: str, task: str, data: bytes, ttl: int

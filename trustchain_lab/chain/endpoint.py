@@ -12,7 +12,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
-from .bus import Bus, BusGap, RedisBus, Subscription
+from .bus import GAP, Bus, BusGap, RedisBus, Subscription
 from .keys import Keys
 from .messages import MAX_MESSAGE_BYTES, MessageError, PartialMessage, TaskMessage, decode
 from .observe import Observer
@@ -124,6 +124,9 @@ class Endpoint:
     def _on_gap(self, exc: BaseException) -> None:
         """The subscription broke: messages may have been lost. Subclasses react."""
 
+    def _on_listening(self) -> None:
+        """Subscribed again after a gap. Subclasses react."""
+
     async def _supervise(self) -> None:
         """Read until closed; on any failure report the gap and re-subscribe with backoff."""
         delay = RESUBSCRIBE_FIRST
@@ -134,6 +137,7 @@ class Endpoint:
                     sub = self._sub = await self.bus.subscribe(self._channels())
                     self._ready, delay = True, RESUBSCRIBE_FIRST
                     log.warning("%s: listening again", self.name)
+                    self._on_listening()
                 await self._read(sub)
             except asyncio.CancelledError:
                 raise
@@ -156,6 +160,11 @@ class Endpoint:
         signer = self._signer
         limit = self.max_message_bytes + (0 if signer is None else SIGNED_OVERHEAD)
         async for channel, data in sub:
+            if channel is GAP:  # renewed: listening again, but messages may be lost
+                self.gaps += 1
+                log.warning("%s: the subscription was renewed; messages may be lost", self.name)
+                self._on_gap(BusGap("the subscription was renewed"))
+                continue
             if len(data) > limit:
                 self.oversized += 1
                 log.warning("%s: dropped a %d-byte message on %s", self.name, len(data), channel)

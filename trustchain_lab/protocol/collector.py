@@ -1,6 +1,6 @@
 """The dispatcher side of one request, as a state machine with no I/O and no clock.
 
-Inputs: ``published(receivers)`` once the broadcast returned, ``partial(worker, item)``
+Inputs: ``published(receivers, usual)`` once the broadcast returned, ``partial(worker, item)``
 for every reply, ``counted(n)`` for the answer of the claim-list command in flight (-1:
 the claim list is gone), ``abandon()`` when that answer will not come before the deadline,
 ``timer(timer, token)`` when a timer set by a ``SetTimer`` fires. Each returns the
@@ -60,6 +60,7 @@ class Collector:
         "_probe_due",
         "_queue",
         "_replied",
+        "_short",
         "_started",
         "accepted",
         "busy",
@@ -104,7 +105,7 @@ class Collector:
         self.reason: Reason | None = None
         self._queue: deque[tuple[Any, Any]] = deque()
         self._replied: set[Any] = set()
-        self._started = self._in_grace = False
+        self._started = self._in_grace = self._short = False
         self._probe_due = self._deadline_due = False
         self._grace_token = 0
         self._armed: set[Timer] = set()  # timers set and not fired yet: others are ignored
@@ -118,10 +119,14 @@ class Collector:
         return Action.DECLINE if cls.declines else Action.NOTHING
 
     # --- inputs ---------------------------------------------------------------------------
-    def published(self, receivers: int) -> list[Command]:
-        """The broadcast returned; ``receivers`` is what the bus says it reached."""
+    def published(self, receivers: int, usual: int | None = None) -> list[Command]:
+        """The broadcast returned; ``receivers`` is what the bus says it reached, ``usual``
+        how many listeners the executor saw reached lately (if it keeps count). Fewer than
+        usual: a listener may have missed this task, so the answer will say
+        ``missed_broadcast`` instead of pretending to be whole (a deadline stays one)."""
         out: list[Command] = []
         self._started = True
+        self._short = usual is not None and receivers < usual
         self._on_published(receivers, out)
         if not self.done:
             out.append(self._arm(Timer.DEADLINE, self.deadline))
@@ -249,6 +254,8 @@ class Collector:
         out.append(ReadLength(why, self.seals))
 
     def _final(self, reason: Reason, out: list[Command]) -> None:
+        if self._short and reason not in (Reason.DEADLINE, Reason.LOST_CLAIMS):
+            reason = Reason.MISSED_BROADCAST
         self.done, self.reason = True, reason
         self._before_answer(reason, out)
         out.append(Final(reason))

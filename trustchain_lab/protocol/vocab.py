@@ -35,6 +35,8 @@ class Reason(StrEnum):
     NO_RECEIVERS = "no_receivers"  # the broadcast reached nobody (ack)
     LOST_CLAIMS = "lost_claims"  # the claim list vanished (e.g. Redis restarted): no answer
     # drawn from it could be trusted
+    MISSED_BROADCAST = "missed_broadcast"  # the broadcast reached fewer listeners than it
+    # usually does: one may have missed it, so no answer could be trusted
     DEADLINE = "deadline"  # the deadline fired first
 
 
@@ -46,7 +48,8 @@ class Outcome(StrEnum):
     PROBE_MISS = "probe_miss"  # answered empty at the probe while a worker was interested
     PREMATURE = "premature"  # answered while an interested worker's partial was still to come
     EXCLUDED = "excluded"  # an interested worker was refused in time (sealed): no work wasted
-    FAILED = "failed"  # the answer said it could not be trusted (lost_claims)
+    FAILED = "failed"  # the answer said it could not be trusted (lost_claims,
+    # missed_broadcast)
     TIMEOUT = "timeout"  # the deadline fired first, or no answer at all
 
 
