@@ -122,7 +122,11 @@ def main(argv: list[str] | None = None) -> int:
             ctx.redis_url, ctx.redis_backend = target.url, target.backend
         meta = run_metadata(ctx, argv)
         if ctx.redis_backend:
-            meta["redis"] = {"source": target.source, **target.info}
+            meta["redis"] = {
+                "source": target.source,
+                **target.info,
+                "server_version": target.server_version(),
+            }
         report = Report(ctx, meta)
         report.write()
         print(f"writing to {out}/", file=sys.stderr)

@@ -99,7 +99,7 @@ def run_metadata(ctx: Context, argv: list[str]) -> dict[str, Any]:
             "processor": platform.machine(),
             "cpus": __import__("os").cpu_count(),
         },
-        "versions": {p: version(p) for p in packages},
+        "versions": {("redis-py" if p == "redis" else p): version(p) for p in packages},
         "suites": {},
     }
 

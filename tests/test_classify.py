@@ -122,6 +122,7 @@ def test_rates_carry_their_wilson_interval():
 
     assert wilson_interval(5, 10) == pytest.approx((0.2366, 0.7634), abs=1e-4)
     assert wilson_interval(0, 10) == pytest.approx((0.0, 0.2775), abs=1e-4)
+    assert wilson_interval(0, 3000)[0] == 0.0 and wilson_interval(3000, 3000)[1] == 1.0
     assert all(math.isnan(v) for v in wilson_interval(0, 0))
 
 

@@ -168,3 +168,14 @@ def test_the_race_scenario_on_real_redis(variant, real_redis_url):
     else:
         assert s["excluded_rate"] > 0 and (top["wasted_work"] == 0).all()
         assert r.meta["claim_lists_recreated"] == 0
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_redis_counts_the_commands_and_messages_the_model_counts(variant, real_redis_url):
+    sc = Scenario(workers=3, probe_window=1.0, deadline=2.0, requests=20, variant=variant)
+    run(sc, real_redis_url)  # loads the scripts: a first use costs a NOSCRIPT retry each
+    real, sim = run(sc, real_redis_url).meta, run(sc, "sim").meta
+    assert (real["redis_commands"], real["bus_messages"]) == (
+        sim["redis_commands"],
+        sim["bus_messages"],
+    )

@@ -36,6 +36,20 @@ class RedisTarget:
     make_client: Callable[[], Redis]
     info: dict[str, Any] = field(default_factory=dict)
 
+    def server_version(self) -> str:
+        """The Redis server's own version (``INFO server``), or fakeredis' version."""
+        from importlib.metadata import version
+
+        if self.backend == "fakeredis":
+            return f"fakeredis {version('fakeredis')}"
+        import redis
+
+        client = redis.Redis.from_url(self.url, socket_timeout=5)
+        try:
+            return str(client.info("server").get("redis_version", "unknown"))
+        finally:
+            client.close()
+
 
 def describe_url(url: str) -> str:
     """The URL without its password, safe to store in results."""

@@ -66,6 +66,10 @@ class Recorder:
             self.clock(), step.request_id, step.task, step.actor, step.kind, step.value, step.note
         )
 
+    def kinds(self) -> list[Any]:
+        """The kind of every step recorded so far, in recording order."""
+        return self._cols[EVENT_COLUMNS.index("kind")]
+
     def events(self) -> pd.DataFrame:
         return events_frame(dict(zip(EVENT_COLUMNS, self._cols, strict=True)))
 
@@ -327,7 +331,8 @@ def wilson_interval(k: float, n: float, z: float = 1.96) -> tuple[float, float]:
     p = k / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z / (1 + z * z / n) * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    low = 0.0 if k == 0 else max(0.0, centre - half)  # exact at the ends: no 1e-19 residue
+    return (low, 1.0 if k == n else min(1.0, centre + half))
 
 
 def summarize(requests: pd.DataFrame) -> pd.Series:
