@@ -15,16 +15,29 @@ from trustchain_lab.target import FAKEREDIS
 REQUIRE_REDIS = os.environ.get("TRUSTCHAIN_REQUIRE_REDIS") == "1"
 
 
-@pytest.fixture(scope="session")
-def real_redis_url() -> Iterator[str]:
-    """URL of a private redis-server on a free loopback port, stopped after the session."""
+def need_redis_server() -> None:
+    """Skip (or, with TRUSTCHAIN_REQUIRE_REDIS=1, fail) when redis-server is missing."""
     if redis_server_binary() is None:
         message = "no redis-server on PATH (apt-get install redis-server)"
         if REQUIRE_REDIS:
             pytest.fail(f"TRUSTCHAIN_REQUIRE_REDIS=1 but {message}")
         pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def real_redis_url() -> Iterator[str]:
+    """URL of a private redis-server on a free loopback port, stopped after the session."""
+    need_redis_server()
     with RedisServer() as server:
         yield server.url
+
+
+@pytest.fixture
+def server() -> Iterator[RedisServer]:
+    """A private redis-server of this test alone (it may be killed, paused, restarted)."""
+    need_redis_server()
+    with RedisServer() as s:
+        yield s
 
 
 @pytest.fixture(params=["fakeredis", "redis"])

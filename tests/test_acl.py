@@ -5,20 +5,7 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import NoPermissionError
 
-from tests.conftest import REQUIRE_REDIS
 from trustchain_lab.chain import Dispatcher, Keys, Worker, acl_rules
-from trustchain_lab.redis_server import RedisServer, redis_server_binary
-
-
-@pytest.fixture
-def server():
-    if redis_server_binary() is None:
-        message = "no redis-server on PATH (apt-get install redis-server)"
-        if REQUIRE_REDIS:
-            pytest.fail(f"TRUSTCHAIN_REQUIRE_REDIS=1 but {message}")
-        pytest.skip(message)
-    with RedisServer() as s:
-        yield s
 
 
 @pytest.mark.parametrize("variant", ["seed", "sealed", "ack"])

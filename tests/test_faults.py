@@ -6,23 +6,10 @@ import contextlib
 
 import pytest
 
-from tests.conftest import REQUIRE_REDIS
+from tests.conftest import need_redis_server
 from trustchain_lab.chain import Dispatcher, Keys, Reason, Step, Unavailable, Worker
-from trustchain_lab.redis_server import RedisServer, redis_server_binary
 
 BOUND = 15.0  # seconds any wait in these tests may take before it fails
-
-
-@pytest.fixture
-def server():
-    """A private redis-server of this test alone (it may be killed and restarted)."""
-    if redis_server_binary() is None:
-        message = "no redis-server on PATH (apt-get install redis-server)"
-        if REQUIRE_REDIS:
-            pytest.fail(f"TRUSTCHAIN_REQUIRE_REDIS=1 but {message}")
-        pytest.skip(message)
-    with RedisServer() as s:
-        yield s
 
 
 async def wait_until(predicate, what: str) -> None:
@@ -192,11 +179,7 @@ async def test_closing_with_redis_gone_neither_raises_nor_hangs(server):
     "fault", ["restart, down 0 s", "worker dies after claiming", "junk claims"]
 )
 def test_under_load_a_fault_gives_no_wrong_and_no_hung_answer(fault):
-    if redis_server_binary() is None:
-        message = "no redis-server on PATH (apt-get install redis-server)"
-        if REQUIRE_REDIS:
-            pytest.fail(f"TRUSTCHAIN_REQUIRE_REDIS=1 but {message}")
-        pytest.skip(message)
+    need_redis_server()
     from benchmarks.faults import run_fault
 
     row = asyncio.run(run_fault(fault))
