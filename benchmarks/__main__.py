@@ -91,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["compare"]:
         return compare_main(argv[1:])
     args = parse_args(argv)
+    from redis.exceptions import RedisError
+
     from trustchain_lab.target import FakeRedisWarning, NoRedisError, redis_target
 
     from .core import Context, Report, run_metadata
@@ -118,8 +120,15 @@ def main(argv: list[str] | None = None) -> int:
                     )
                 except NoRedisError as exc:
                     print(f"error: {exc}", file=sys.stderr)
+                    out.rmdir()  # nothing was written to it
                     return 2
             ctx.redis_url, ctx.redis_backend = target.url, target.backend
+            if target.backend == "fakeredis":
+                print(
+                    "note: no Redis found (REDIS_URL, --redis-url, redis-server on PATH): the "
+                    "real runs use fakeredis, whose timings are not Redis timings",
+                    file=sys.stderr,
+                )
         meta = run_metadata(ctx, argv)
         if ctx.redis_backend:
             meta["redis"] = {
@@ -144,6 +153,15 @@ def main(argv: list[str] | None = None) -> int:
             report.write()
             print(f"\ninterrupted: partial report in {out}/report.md", file=sys.stderr)
             return 130
+        except (NoRedisError, ConnectionError, RedisError) as exc:  # Redis went away
+            report.status = f"failed during suite {name!r}: {type(exc).__name__}: {exc}"
+            report.write()
+            print(f"error: suite {name!r} failed: {exc} (report: {out}/report.md)", file=sys.stderr)
+            return 2
+        except Exception:
+            report.status = f"failed during suite {name!r} (a bug: see the traceback)"
+            report.write()
+            raise
         report.status = "complete"
         report.write()
     print(f"report: {out}/report.md", file=sys.stderr)

@@ -39,6 +39,35 @@ def test_backend_redis_without_redis_is_a_one_line_error(monkeypatch, tmp_path, 
     assert len(err) == 1 and err[0].startswith("error: no Redis") and "REDIS_URL" in err[0]
 
 
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("redis://127.0.0.1:1/0", "cannot use the Redis at redis://127.0.0.1:1/0"),
+        ("nonsense://x", "malformed Redis URL"),
+    ],
+)
+def test_an_unusable_redis_url_is_a_one_line_error_and_leaves_no_folder(
+    url, says, tmp_path, capsys
+):
+    assert (
+        cli.main(["latency", "--backend", "redis", "--redis-url", url, "--out", str(tmp_path)]) == 2
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {says}")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("url", ["redis://127.0.0.1:1/0", "nonsense://x"])
+def test_the_api_says_no_redis_in_one_line_for_an_unusable_url(url):
+    import trustchain_lab as tl
+
+    with pytest.raises(tl.NoRedisError, match="Redis") as caught:
+        tl.run_redis(tl.Scenario(requests=1), url)
+    assert "\n" not in str(caught.value)
+    with pytest.raises(tl.NoRedisError):
+        tl.calibrate(url)
+
+
 def run_folder(parent):
     (folder,) = [p for p in parent.iterdir() if p.is_dir()]
     return folder
@@ -58,20 +87,23 @@ def test_a_quick_suite_on_real_redis_writes_data_figures_and_report(real_redis_u
     assert set(data["backend"]) == {"sim", "redis"}
 
 
-def test_fakeredis_runs_say_that_real_timings_are_missing(tmp_path):
+def test_fakeredis_runs_say_that_real_timings_are_missing(tmp_path, capsys):
     assert cli.main(["races", "--quick", "--out", str(tmp_path), "--redis-url", "fakeredis"]) == 0
+    assert "note: no Redis found" in capsys.readouterr().err  # on the console too
     report = (run_folder(tmp_path) / "report.md").read_text()
     assert "real-Redis timings are missing" in report
     assert "| 0.5 | 0.3333 |" in report  # the closed form for a/b = 0.5
 
 
-def fake_suite(name, value=1.0, interrupt=False):
+def fake_suite(name, value=1.0, interrupt=False, fail=None):
     module = types.ModuleType(f"fake_{name}")
     module.TITLE, module.DESCRIPTION = f"Fake {name}", "a fake suite"
 
     def run(ctx):
         if interrupt:
             raise KeyboardInterrupt
+        if fail is not None:
+            raise fail
         return SuiteOutput(
             name, module.TITLE, pd.DataFrame({"x": [1]}), "fake text", headline={"figure": value}
         )
@@ -97,6 +129,27 @@ def test_ctrl_c_leaves_a_partial_but_valid_report(fake_suites, tmp_path):
     report = (folder / "report.md").read_text()
     assert "interrupted during suite 'boom'" in report and "## Fake ok" in report
     assert (folder / "ok.csv").is_file() and not (folder / "boom.csv").exists()
+
+
+def test_redis_going_away_mid_run_is_a_one_line_error_and_a_failed_report(
+    fake_suites, tmp_path, capsys
+):
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    gone = RedisConnectionError("Error 111 connecting to 127.0.0.1:6390")
+    fake_suites(ok=fake_suite("ok"), gone=fake_suite("gone", fail=gone))
+    assert cli.main(["ok", "gone", "--backend", "sim", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: suite 'gone' failed: Error 111")
+    report = (run_folder(tmp_path) / "report.md").read_text()
+    assert "failed during suite 'gone'" in report and "## Fake ok" in report
+
+
+def test_a_bug_in_a_suite_still_marks_the_report_failed(fake_suites, tmp_path):
+    fake_suites(bug=fake_suite("bug", fail=ZeroDivisionError("oops")))
+    with pytest.raises(ZeroDivisionError):
+        cli.main(["bug", "--backend", "sim", "--out", str(tmp_path)])
+    assert "status: **failed during suite 'bug'" in (run_folder(tmp_path) / "report.md").read_text()
 
 
 def test_compare_reports_each_figure_change(fake_suites, tmp_path, capsys):

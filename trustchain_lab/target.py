@@ -53,10 +53,34 @@ class RedisTarget:
 
 def describe_url(url: str) -> str:
     """The URL without its password, safe to store in results."""
-    parts = urllib.parse.urlsplit(url)
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:  # e.g. a port that is not a number
+        return "<malformed URL>"
     return f"{parts.scheme}://{host}{port}{parts.path}"
+
+
+CHECK_TIMEOUT = 3.0  # seconds to reach a Redis given by URL before calling it unreachable
+
+
+def check_reachable(url: str) -> None:
+    """PING the Redis at ``url`` once; ``NoRedisError`` in one line naming it if that fails."""
+    import redis
+
+    try:
+        client = redis.Redis.from_url(
+            url, socket_connect_timeout=CHECK_TIMEOUT, socket_timeout=CHECK_TIMEOUT
+        )
+    except ValueError as exc:
+        raise NoRedisError(f"malformed Redis URL {describe_url(url)}: {exc}") from None
+    try:
+        client.ping()
+    except (redis.RedisError, OSError) as exc:
+        raise NoRedisError(f"cannot use the Redis at {describe_url(url)}: {exc}") from None
+    finally:
+        client.close()
 
 
 @contextmanager
@@ -73,6 +97,7 @@ def redis_target(url: str | None = None, *, require_real: bool = False) -> Itera
         return
     url = url or os.environ.get("REDIS_URL") or None
     if url:
+        check_reachable(url)
         source = "url" if url != os.environ.get("REDIS_URL") else "REDIS_URL"
         yield RedisTarget(
             "redis", source, url, lambda: redis_client(url), {"redis_url": describe_url(url)}
