@@ -150,20 +150,63 @@ async def test_a_stalled_redis_cannot_hold_the_answer_past_the_deadline(server):
     slow.on("Foo", late)
     for e in (d, fast, slow):
         await e.start()
+    resumed = asyncio.Event()
+
+    async def resume_later() -> None:  # long after the deadline (1 s) plus the clean-up bound
+        await asyncio.sleep(4.0)
+        server.resume()
+        resumed.set()
+
     try:
         job = asyncio.create_task(d.dispatch("Foo", "x", probe_window=0.9, deadline=1.0))
         await wait_until(
             lambda: any(s.kind == "partial_received" for s in steps), "the fast reply arrived"
         )
         server.pause()  # the slow reply, and perhaps the pop, now wait for a stalled Redis
+        resuming = asyncio.create_task(resume_later())
         async with asyncio.timeout(BOUND):
             final = await job
-        stalled_still = True  # resume() comes after: the answer did not wait for Redis
-        assert stalled_still and final.reason == Reason.DEADLINE
-        assert final.results == ["x"]  # what was in is kept
+        assert not resumed.is_set(), "the answer waited for Redis"
+        assert final.reason == Reason.DEADLINE and final.results == ["x"]  # what was in
+        await resuming
     finally:
         server.resume()
         for e in (slow, fast, d):
+            async with asyncio.timeout(BOUND):
+                await e.close()
+
+
+async def test_a_stall_during_the_broadcast_does_not_stretch_the_deadline(server):
+    """The deadline counts from the dispatch, not from when a slow broadcast returned."""
+
+    async def slow(x):
+        await asyncio.sleep(30)  # the deadline must end the request
+
+    keys = Keys("f")
+    d, w = Dispatcher(server.url, name="gw", keys=keys), Worker(server.url, name="w", keys=keys)
+    w.on("Foo", slow)
+    for e in (d, w):
+        await e.start()
+    late = asyncio.Event()
+
+    async def stall_then_flag() -> None:
+        server.pause()
+        await asyncio.sleep(0.8)  # the broadcast returns at 0.8 s of a 1.0 s deadline
+        server.resume()
+        await asyncio.sleep(0.7)  # 1.5 s after the dispatch: a stretched deadline ends at
+        late.set()  # 0.8 + 1.0 = 1.8 s, a hard one at 1.0 s
+
+    try:
+        flag = asyncio.create_task(stall_then_flag())
+        await asyncio.sleep(0.05)
+        async with asyncio.timeout(BOUND):
+            final = await d.dispatch("Foo", probe_window=0.5, deadline=1.0)
+        assert not late.is_set(), "the deadline was stretched by the stalled broadcast"
+        assert final.reason == Reason.DEADLINE and final.missing == ("w",)
+        await flag
+    finally:
+        server.resume()
+        for e in (w, d):
             async with asyncio.timeout(BOUND):
                 await e.close()
 
@@ -204,6 +247,30 @@ async def test_a_listener_that_missed_the_broadcast_makes_the_answer_explicit(ma
         await ws[1].close_reader()  # deaf, as after Redis dropped its subscription
         final = await d.dispatch("Foo", 2, probe_window=0.3, deadline=5)
         assert final.reason == Reason.MISSED_BROADCAST and final.results == [2]
+    finally:
+        for e in (*ws, d):
+            await e.close()
+        for c in clients:
+            await c.aclose()
+
+
+async def test_a_drop_after_a_quiet_spell_is_not_taken_for_nobody(make_client):
+    """No broadcast within listener_memory: compare with the last one, don't trust blindly."""
+    keys = Keys("f")
+    clients = [make_client() for _ in range(3)]
+    d = Dispatcher(clients[0], name="gw", keys=keys, listener_memory=0.2)
+    ws = [Worker(c, name=f"w{k}", keys=keys) for k, c in enumerate(clients[1:])]
+    for w in ws:
+        w.on("Foo", answer)
+    for e in (d, *ws):
+        await e.start()
+    try:
+        assert len((await d.dispatch("Foo", 1, probe_window=0.3, deadline=5)).results) == 2
+        await asyncio.sleep(0.3)  # quiet longer than the memory
+        for w in ws:
+            await w.close_reader()  # every worker deaf, as after a 40 MB publish
+        final = await d.dispatch("Foo", 2, probe_window=0.3, deadline=5)
+        assert final.reason == Reason.MISSED_BROADCAST and final.results == []
     finally:
         for e in (*ws, d):
             await e.close()

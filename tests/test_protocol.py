@@ -264,6 +264,7 @@ def test_memory_claims_follow_the_scripts_semantics():
     assert not m.claim("r", "a", check_open=True)  # not broadcast yet: refused
     m.open("r")
     assert m.claim("r", "a", check_open=True) and m.claim("r", "b", check_open=True)
+    assert m.claim("r", "b", check_open=True) and m.lists["r"] == ["a", "b"]  # once each
     assert m.pop("r", "b", seal=True) == 1  # the replier's own claim goes
     assert m.pop("r", "b", seal=True) == -1  # not there (twice, or never claimed)
     assert m.pop("r", "a", seal=True) == 0 and "r" not in m.opened and "r" not in m.lists

@@ -15,7 +15,7 @@ CONNECT = ("+hello", "+ping", "+subscribe", "+unsubscribe", "+publish")
 SCRIPTS = ("+evalsha", "+eval", "+script|load")
 INSIDE = {  # the commands our scripts call, by role
     "dispatcher": ("+set", "+exists", "+lrem", "+llen", "+del", "+lrange"),
-    "worker": ("+exists", "+rpush", "+expire"),
+    "worker": ("+exists", "+lpos", "+rpush", "+expire"),
 }
 
 

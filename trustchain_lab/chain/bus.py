@@ -66,8 +66,9 @@ class RedisSubscription:
             if msg["type"] == "message":
                 channel = msg["channel"]
                 yield (channel.decode() if isinstance(channel, bytes) else channel), msg["data"]
-            elif msg["type"] == "subscribe":  # redis-py reconnected and re-subscribed: it
-                # listens again, but what was published meanwhile is lost
+            elif msg["type"] == "subscribe" and msg["data"] == 1:  # redis-py reconnected and
+                # re-subscribed (the first channel of it): it listens again, but what was
+                # published meanwhile is lost
                 yield GAP, b""
 
     def stop(self) -> None:

@@ -42,12 +42,14 @@ from .messages import (
     encode_task,
 )
 from .observe import Observer, Step, emit
+from .signing import REPLAY_WINDOW
 
 log = logging.getLogger("trustchain_lab.chain")
 LISTENER_MEMORY = 3.0  # seconds of broadcasts whose receivers say how many listen "usually":
 # longer than a worker takes to re-subscribe (RESUBSCRIBE_MAX), short enough that a
 # subscriber that leaves costs only this long of missed_broadcast answers
 CLEANUP_WAIT = 1.0  # seconds the clean-up after an answer may take before it is retried
+CLEANUP_LATE = 0.25  # seconds it may take once the deadline has passed
 CLEANUP_RETRIES = (0.5, 1.0, 2.0, 4.0, 8.0)  # seconds between later attempts; then the TTLs
 T = TypeVar("T")
 
@@ -124,6 +126,7 @@ class Dispatcher(Endpoint):
         bus: Bus | None = None,
         max_message_bytes: int = MAX_MESSAGE_BYTES,
         secret: str | bytes | None = None,
+        replay_window: float = REPLAY_WINDOW,
         listener_memory: float = LISTENER_MEMORY,
     ) -> None:
         super().__init__(
@@ -134,6 +137,7 @@ class Dispatcher(Endpoint):
             bus=bus,
             max_message_bytes=max_message_bytes,
             secret=secret,
+            replay_window=replay_window,
         )
         self.late_partials = 0
         self.duplicates = 0  # second replies of one worker to one request, dropped
@@ -143,7 +147,8 @@ class Dispatcher(Endpoint):
         if not (isinstance(listener_memory, int | float) and listener_memory >= 0):
             raise ValueError(f"listener_memory must be >= 0 seconds, got {listener_memory!r}")
         self.listener_memory = listener_memory
-        self._reach: dict[str, deque[tuple[float, int]]] = {}  # channel -> (time, receivers)
+        self._reach: dict[str, deque[tuple[float, int]]] = {}  # task -> (time, receivers)
+        self._last_reach: dict[str, int] = {}  # task -> receivers of its last broadcast
         self._claims: ClaimStore | None = None
 
     def _channels(self) -> Sequence[str]:
@@ -247,18 +252,21 @@ class Dispatcher(Endpoint):
             self._flights.pop(request_id, None)
 
     def _usual_reach(self, task: str, receivers: int) -> int | None:
-        """How many listeners broadcasts of ``task`` reached lately (the most within
-        ``listener_memory`` seconds), before counting this one; None if none was sent."""
+        """How many listeners broadcasts of ``task`` reached lately, before counting this
+        one: the most within ``listener_memory`` seconds, or, after a quiet spell, what
+        the last one reached (a drop while nobody was asking must not pass unseen); None
+        before the first broadcast."""
         if not self.listener_memory:
             return None
         now = asyncio.get_running_loop().time()
         reach = self._reach.setdefault(task, deque())  # receivers decreasing: a sliding
         while reach and reach[0][0] < now - self.listener_memory:  # maximum, O(1) amortised
             reach.popleft()
-        usual = reach[0][1] if reach else None
+        usual = reach[0][1] if reach else self._last_reach.get(task)
         while reach and reach[-1][1] <= receivers:
             reach.pop()
         reach.append((now, receivers))
+        self._last_reach[task] = receivers
         return usual
 
     async def _broadcast(
@@ -307,9 +315,10 @@ class Dispatcher(Endpoint):
                     elif cmd.kind is Kind.PARTIAL_DUPLICATE:
                         self.duplicates += 1
                 elif isinstance(cmd, SetTimer):
-                    timers[cmd.timer] = (loop.time() + cmd.after, cmd.token)
-                    if cmd.timer is Timer.DEADLINE:
-                        due = max(due, timers[cmd.timer][0])
+                    at = loop.time() + cmd.after
+                    if cmd.timer is Timer.DEADLINE:  # counted from the dispatch, not from
+                        at = min(at, due)  # when a (slow) broadcast returned: it is hard
+                    timers[cmd.timer] = (at, cmd.token)
                 elif isinstance(cmd, Pop | ReadLength):
                     if isinstance(cmd, Pop):
                         read = claims.pop(task, request_id, cmd.worker, seal=cmd.seal)
@@ -325,7 +334,7 @@ class Dispatcher(Endpoint):
                     answer = FinalResponse(task, request_id, cmd.reason, tuple(c.accepted), missing)
                     self._flights.pop(request_id, None)  # later partials are late
                 elif isinstance(cmd, Close):  # before the answer (sealed) or after it
-                    missing = tuple(await self._clean_up(task, request_id))
+                    missing = tuple(await self._clean_up(task, request_id, due))
                     if answer is not None:
                         answer = replace(answer, missing=missing)
             if answer is not None:
@@ -343,13 +352,14 @@ class Dispatcher(Endpoint):
                 del timers[timer]
                 flight.feed(c.timer(timer, token))
 
-    async def _clean_up(self, task: str, request_id: str) -> list[str]:
+    async def _clean_up(self, task: str, request_id: str, due: float) -> list[str]:
         """Close the request; a failure here never costs the answer: the clean-up is
         retried in the background (and the keys' TTLs are the last resort)."""
         claims = self._claims
         assert claims is not None  # started
+        late = asyncio.get_running_loop().time() >= due  # the answer is due: don't hold it
         try:
-            async with asyncio.timeout(CLEANUP_WAIT):
+            async with asyncio.timeout(CLEANUP_LATE if late else CLEANUP_WAIT):
                 return await claims.close(task, request_id)
         except (TimeoutError, RedisError, OSError) as exc:
             log.warning("%s: clean-up of %s failed, retrying: %s", self.name, request_id, exc)
@@ -364,10 +374,10 @@ class Dispatcher(Endpoint):
         return len(self._janitors)
 
     async def _retry_clean_up(self, task: str, request_id: str) -> None:
-        claims = self._claims
         for pause in CLEANUP_RETRIES:
             await asyncio.sleep(pause)
-            if claims is None:
+            claims = self._claims
+            if claims is None:  # closed meanwhile
                 return
             try:
                 async with asyncio.timeout(CLEANUP_WAIT):
@@ -382,4 +392,5 @@ class Dispatcher(Endpoint):
         for janitor in list(self._janitors):
             janitor.cancel()
         await asyncio.gather(*self._janitors, return_exceptions=True)
+        self._claims = None
         await super().close()

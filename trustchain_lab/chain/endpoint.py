@@ -164,6 +164,7 @@ class Endpoint:
                 self.gaps += 1
                 log.warning("%s: the subscription was renewed; messages may be lost", self.name)
                 self._on_gap(BusGap("the subscription was renewed"))
+                self._on_listening()
                 continue
             if len(data) > limit:
                 self.oversized += 1

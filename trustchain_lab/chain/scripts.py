@@ -22,12 +22,16 @@ return redis.call('SET', KEYS[1], '1', 'EX', ARGV[1])
 """
 
 CLAIM = """
--- Push a worker's claim, unless asked to respect closing and the request is not open.
+-- Push a worker's claim, unless asked to respect closing and the request is not open;
+-- once only (a command retried after a broken connection must not push it twice).
 -- KEYS[1] claim list, KEYS[2] marker
 -- ARGV[1] worker name, ARGV[2] TTL in seconds, ARGV[3] '1' to refuse a closed request
 -- Returns 1 when the claim is on the list, 0 when it was refused.
 if ARGV[3] == '1' and redis.call('EXISTS', KEYS[2]) == 0 then
   return 0
+end
+if redis.call('LPOS', KEYS[1], ARGV[1]) then
+  return 1
 end
 redis.call('RPUSH', KEYS[1], ARGV[1])
 redis.call('EXPIRE', KEYS[1], ARGV[2])

@@ -27,7 +27,7 @@ from .messages import (
     encode_partial,
 )
 from .observe import Observer, Step, emit
-from .signing import SeenRequests
+from .signing import REPLAY_WINDOW, SeenRequests
 
 log = logging.getLogger("trustchain_lab.chain")
 
@@ -82,6 +82,7 @@ class Worker(Endpoint):
         max_in_flight: int = 1000,
         max_message_bytes: int = MAX_MESSAGE_BYTES,
         secret: str | bytes | None = None,
+        replay_window: float = REPLAY_WINDOW,
     ) -> None:
         super().__init__(
             redis,
@@ -91,6 +92,7 @@ class Worker(Endpoint):
             bus=bus,
             max_message_bytes=max_message_bytes,
             secret=secret,
+            replay_window=replay_window,
         )
         if max_in_flight < 1:
             raise ValueError(f"max_in_flight must be >= 1, got {max_in_flight!r}")

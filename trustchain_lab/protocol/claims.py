@@ -26,10 +26,12 @@ class MemoryClaims:
         self.opened.add(key)
 
     def claim(self, key: Hashable, worker: Hashable, check_open: bool) -> bool:
-        """Push ``worker``'s claim, unless ``check_open`` and the request is not open."""
+        """Push ``worker``'s claim (once), unless ``check_open`` and the request is not open."""
         if check_open and key not in self.opened:
             return False
-        self.lists.setdefault(key, []).append(worker)
+        claims = self.lists.setdefault(key, [])
+        if worker not in claims:
+            claims.append(worker)
         return True
 
     def pop(self, key: Hashable, worker: Hashable, seal: bool) -> int:
