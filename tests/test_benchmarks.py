@@ -68,6 +68,14 @@ def test_the_api_says_no_redis_in_one_line_for_an_unusable_url(url):
         tl.calibrate(url)
 
 
+def test_the_faults_suite_says_why_it_skips_without_a_redis_server(monkeypatch, tmp_path):
+    monkeypatch.setattr("benchmarks.faults.redis_server_binary", lambda: None)
+    assert cli.main(["faults", "--quick", "--redis-url", "fakeredis", "--out", str(tmp_path)]) == 0
+    report = (run_folder(tmp_path) / "report.md").read_text()
+    assert "**Skipped**: it needs redis-server on PATH" in report
+    assert "status: **complete**" in report
+
+
 def run_folder(parent):
     (folder,) = [p for p in parent.iterdir() if p.is_dir()]
     return folder
