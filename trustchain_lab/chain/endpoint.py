@@ -127,6 +127,14 @@ class Endpoint:
     def _on_listening(self) -> None:
         """Subscribed again after a gap. Subclasses react."""
 
+    async def _drop_pooled_connections(self) -> None:
+        """After a gap the server may be a new one: pooled connections to the old one
+        would make the next commands (a claim!) wait out redis-py's retry backoff, late
+        enough to lose a claim race. Drop them before handling any further message."""
+        pool = getattr(self._redis, "connection_pool", None)
+        if pool is not None:  # idle ones only: the subscription's own is in use
+            await _quietly(pool.disconnect(inuse_connections=False))
+
     async def _supervise(self) -> None:
         """Read until closed; on any failure report the gap and re-subscribe with backoff."""
         delay = RESUBSCRIBE_FIRST
@@ -135,6 +143,7 @@ class Endpoint:
             try:
                 if sub is None:
                     sub = self._sub = await self.bus.subscribe(self._channels())
+                    await self._drop_pooled_connections()
                     self._ready, delay = True, RESUBSCRIBE_FIRST
                     log.warning("%s: listening again", self.name)
                     self._on_listening()
@@ -164,6 +173,7 @@ class Endpoint:
                 self.gaps += 1
                 log.warning("%s: the subscription was renewed; messages may be lost", self.name)
                 self._on_gap(BusGap("the subscription was renewed"))
+                await self._drop_pooled_connections()
                 self._on_listening()
                 continue
             if len(data) > limit:
