@@ -199,3 +199,10 @@ def test_known_recipients_variant_waits_for_every_worker(backend_url):
     assert (r.events["kind"] == "claim").sum() == 0  # nobody claims in this variant
     sim = tl.run_sim(sc)
     assert sim.top_level()["reason"].tolist() == ["all_replied"] * 3
+
+
+def test_the_fakeredis_fallback_takes_hundreds_of_requests_in_flight():
+    """The main job runs on fakeredis where no Redis is found, throughput suite included."""
+    sc = Scenario(workers=4, probe_window=1.0, deadline=5.0, requests=300, concurrency=256)
+    result = run(sc, FAKEREDIS)
+    assert outcomes(result).count("complete") == 300

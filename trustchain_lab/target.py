@@ -10,9 +10,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
-from .chain.endpoint import redis_client
+from .chain.endpoint import CONNECTION_WAIT, MAX_CONNECTIONS, redis_client
 from .redis_server import RedisServer, redis_server_binary
 
 FAKEREDIS = "fakeredis"  # pass as the URL to choose fakeredis explicitly
@@ -135,6 +135,11 @@ def _fake() -> RedisTarget:
         "fakeredis",
         "fakeredis",
         FAKEREDIS,
-        lambda: fakeredis.FakeAsyncRedis(server=server),
+        lambda: fakeredis.FakeAsyncRedis(  # a pool that waits, as chain.redis_client's: the
+            server=server,  # default one raises "Too many connections" at 100 in flight
+            connection_pool_class=BlockingConnectionPool,
+            max_connections=MAX_CONNECTIONS,
+            timeout=CONNECTION_WAIT,
+        ),
         {"redis_url": None},
     )
