@@ -62,8 +62,11 @@ def measure(ctx: Context, sc: Scenario, backend: str) -> dict:
             for o in (O.PREMATURE, O.PROBE_MISS, O.EXCLUDED, O.TIMEOUT)
             for end in ("", "_lo", "_hi")
         },
-        "latency_p50": s["latency_p50"],
-        "latency_p99": s["latency_p99"],
+        **{
+            f"latency_p{q}{end}": s[f"latency_p{q}{end}"]
+            for q in (50, 99)
+            for end in ("", "_lo", "_hi")
+        },
         "wasted_work_ms": float(result.requests["wasted_work"].sum()) / n * 1e3,
         "commands_per_request": None if commands is None else commands / n,
         "messages_per_request": None if messages is None else messages / n,
@@ -107,11 +110,16 @@ def run(ctx: Context) -> SuiteOutput:
     table = ref[["variant", "backend"]].copy()
     for rate in ("silent_wrong_rate", "excluded_rate", "timeout_rate"):
         table[rate] = with_interval(ref, rate)
+    for q in (50, 99):  # in ms, with the quantile's 95 % interval
+        table[f"p{q} (ms)"] = with_interval(
+            ref.assign(
+                **{f"ms{end}": ref[f"latency_p{q}{end}"] * 1e3 for end in ("", "_lo", "_hi")}
+            ),
+            "ms",
+        )
     table = table.join(
         ref[
             [
-                "latency_p50",
-                "latency_p99",
                 "wasted_work_ms",
                 "commands_per_request",
                 "messages_per_request",
@@ -119,9 +127,6 @@ def run(ctx: Context) -> SuiteOutput:
             ]
         ]
     )
-    table["latency_p50"] *= 1e3
-    table["latency_p99"] *= 1e3
-    table = table.rename(columns={"latency_p50": "p50 (ms)", "latency_p99": "p99 (ms)"})
     measured = grace[grace["backend"] != "closed form"].assign(
         premature=lambda g: with_interval(g, "premature_rate")
     )
@@ -134,7 +139,8 @@ def run(ctx: Context) -> SuiteOutput:
         f"{guarantees}\n\nLoad: claim delay Exponential({CLAIM_MEAN * 1e3:.0f} ms), work "
         f"Exponential({WORK_MEAN * 1e3:.0f} ms), probe window {PROBE_WINDOW * 1e3:.0f} ms, 8 "
         f"requests in flight; {sizes['sim']} simulated and {sizes['redis']} real requests per "
-        "point; rates with their 95 % Wilson interval. *Silently wrong* = `premature` + "
+        "point; rates with their 95 % Wilson interval, latency quantiles with their "
+        "distribution-free 95 % interval. *Silently wrong* = `premature` + "
         "`probe_miss` (an answer that looks complete and is not); `excluded` is a late "
         "claimer refused in time (it did no work). `ack` and `known` coincide on this load: "
         "every worker listens on one connection, so R = N.\n\n"
@@ -160,9 +166,10 @@ def run(ctx: Context) -> SuiteOutput:
 
 
 def with_interval(df: pd.DataFrame, rate: str) -> list[str]:
-    """``rate`` as text with its 95 % interval, e.g. ``0.25 [0.14, 0.40]``."""
+    """``rate`` (or any figure with ``_lo`` / ``_hi``) as text with its 95 % interval,
+    e.g. ``0.25 [0.14, 0.40]``; a bound too few requests can give shows as ``nan``."""
     return [
-        f"{r:.3g} [{lo:.2g}, {hi:.2g}]"
+        f"{r:.3g} [{lo:.3g}, {hi:.3g}]"
         for r, lo, hi in zip(df[rate], df[f"{rate}_lo"], df[f"{rate}_hi"], strict=True)
     ]
 

@@ -165,3 +165,17 @@ def test_lost_claims_is_a_failure_whatever_came_in():
         (0.023, "r", "gw", "final", 1, "lost_claims"),
     )
     assert one(ev).outcome == "failed"
+
+
+def test_latency_quantiles_carry_a_distribution_free_interval():
+    import numpy as np
+
+    from trustchain_lab.trace import quantile_interval
+
+    x = np.arange(1.0, 1001.0)  # 1 … 1000
+    lo, hi = quantile_interval(x, 0.5)
+    assert (lo, hi) == (469.0, 531.0)  # ranks 500 -/+ 30.99 (1.96 * sqrt(250)), outwards
+    assert np.isnan(quantile_interval(x[:100], 0.99)[1])  # 100 values can't bound p99 above
+    assert all(np.isnan(v) for v in quantile_interval(np.array([]), 0.5))
+    s = summarize(pd.DataFrame({"latency": x / 1000, "outcome": ["complete"] * 1000}))
+    assert s["latency_p50_lo"] <= s["latency_p50"] <= s["latency_p50_hi"]

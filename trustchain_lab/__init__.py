@@ -37,6 +37,7 @@ _EXPORTS = {  # name -> module that defines it; imported on first use, so that i
     "RunResult": "trace",
     "classify": "trace",
     "wilson_interval": "trace",
+    "quantile_interval": "trace",
 }
 _SUBMODULES = ("analytic", "chain", "plots", "protocol", "sim")  # tl.analytic.… works too
 __all__ = sorted(_EXPORTS)

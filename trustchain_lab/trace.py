@@ -335,16 +335,35 @@ def wilson_interval(k: float, n: float, z: float = 1.96) -> tuple[float, float]:
     return (low, 1.0 if k == n else min(1.0, centre + half))
 
 
+def quantile_interval(values: np.ndarray, q: float, z: float = 1.96) -> tuple[float, float]:
+    """A distribution-free 95 % interval of the ``q``-quantile: the order statistics at
+    ranks n·q ∓ z·√(n·q·(1-q)) (the binomial count of values below the quantile, in its
+    normal approximation). A bound whose rank falls outside 1…n is NaN: too few values
+    to bound that tail (e.g. the upper bound of p99 from 100 requests)."""
+    x = np.sort(np.asarray(values, dtype=float))
+    n = len(x)
+    if n == 0:
+        return (np.nan, np.nan)
+    half = z * np.sqrt(n * q * (1 - q))
+    low, high = int(np.floor(n * q - half)), int(np.ceil(n * q + half))
+    return (
+        float(x[low - 1]) if 1 <= low <= n else np.nan,
+        float(x[high - 1]) if 1 <= high <= n else np.nan,
+    )
+
+
 def summarize(requests: pd.DataFrame) -> pd.Series:
     """The summary of any set of request rows (``RunResult.summary`` of a subset).
 
-    Latency quantiles in seconds; every outcome rate with its 95 % Wilson interval
+    Latency quantiles in seconds, each with its 95 % interval (``latency_p50_lo`` / ``_hi``,
+    ``quantile_interval``); every outcome rate with its 95 % Wilson interval
     (``<outcome>_rate_lo`` / ``_hi``)."""
-    lat = requests["latency"].dropna()
+    lat = requests["latency"].dropna().to_numpy()
     n = len(requests)
     out: dict[str, float] = {"requests": n}
     for q in (50, 95, 99):
         out[f"latency_p{q}"] = float(np.percentile(lat, q)) if len(lat) else np.nan
+        out[f"latency_p{q}_lo"], out[f"latency_p{q}_hi"] = quantile_interval(lat, q / 100)
     counts = requests["outcome"].value_counts()
     for o in OUTCOMES:
         k = counts.get(o, 0)
