@@ -43,8 +43,8 @@ class Lab:
     """A private server, a signed gateway and workers, and what the fault may touch."""
 
     server: RedisServer
-    gateway: Dispatcher
-    workers: list[Worker]
+    gateway: Dispatcher = field(init=False)  # made once the lab exists: it observes it
+    workers: list[Worker] = field(default_factory=list)
     crashed: set[str] = field(default_factory=set)  # workers that claim and never answer
     in_flight: set[str] = field(default_factory=set)  # request ids being answered
     keys: Keys = field(default_factory=lambda: Keys(PREFIX))
@@ -190,7 +190,7 @@ async def run_fault(name: str, variant: str = "seed") -> dict:
     """Run one fault under load on a private server; its tally as a row."""
     fault, how = FAULTS[name]
     with RedisServer() as server:
-        lab = Lab(server, None, [])  # type: ignore[arg-type]  # the gateway observes lab
+        lab = Lab(server)
         lab.gateway = Dispatcher(
             server.url, name="gw", keys=lab.keys, secret=SECRET, observer=lab.observe
         )

@@ -233,20 +233,20 @@ def test_under_load_a_fault_gives_no_wrong_and_no_hung_answer(fault):
         assert row["deadline_named_missing"] == row["explicit_errors"] > 0
 
 
-async def test_a_listener_that_missed_the_broadcast_makes_the_answer_explicit(make_client):
+@contextlib.asynccontextmanager
+async def answering_workers(make_client, workers: int, **dispatcher_options):
+    """A started dispatcher and ``workers`` workers that answer with the payload, each on a
+    fresh client, all closed (with their clients) after."""
     keys = Keys("f")
-    clients = [make_client() for _ in range(3)]
-    d = Dispatcher(clients[0], name="gw", keys=keys, listener_memory=60)
+    clients = [make_client() for _ in range(workers + 1)]
+    d = Dispatcher(clients[0], name="gw", keys=keys, **dispatcher_options)
     ws = [Worker(c, name=f"w{k}", keys=keys) for k, c in enumerate(clients[1:])]
     for w in ws:
         w.on("Foo", answer)
     for e in (d, *ws):
         await e.start()
     try:
-        assert len((await d.dispatch("Foo", 1, probe_window=0.3, deadline=5)).results) == 2
-        await ws[1].close_reader()  # deaf, as after Redis dropped its subscription
-        final = await d.dispatch("Foo", 2, probe_window=0.3, deadline=5)
-        assert final.reason == Reason.MISSED_BROADCAST and final.results == [2]
+        yield d, ws
     finally:
         for e in (*ws, d):
             await e.close()
@@ -254,25 +254,20 @@ async def test_a_listener_that_missed_the_broadcast_makes_the_answer_explicit(ma
             await c.aclose()
 
 
+async def test_a_listener_that_missed_the_broadcast_makes_the_answer_explicit(make_client):
+    async with answering_workers(make_client, 2, listener_memory=60) as (d, ws):
+        assert len((await d.dispatch("Foo", 1, probe_window=0.3, deadline=5)).results) == 2
+        await ws[1].close_reader()  # deaf, as after Redis dropped its subscription
+        final = await d.dispatch("Foo", 2, probe_window=0.3, deadline=5)
+        assert final.reason == Reason.MISSED_BROADCAST and final.results == [2]
+
+
 async def test_a_drop_after_a_quiet_spell_is_not_taken_for_nobody(make_client):
     """No broadcast within listener_memory: compare with the last one, don't trust blindly."""
-    keys = Keys("f")
-    clients = [make_client() for _ in range(3)]
-    d = Dispatcher(clients[0], name="gw", keys=keys, listener_memory=0.2)
-    ws = [Worker(c, name=f"w{k}", keys=keys) for k, c in enumerate(clients[1:])]
-    for w in ws:
-        w.on("Foo", answer)
-    for e in (d, *ws):
-        await e.start()
-    try:
+    async with answering_workers(make_client, 2, listener_memory=0.2) as (d, ws):
         assert len((await d.dispatch("Foo", 1, probe_window=0.3, deadline=5)).results) == 2
         await asyncio.sleep(0.3)  # quiet longer than the memory
         for w in ws:
             await w.close_reader()  # every worker deaf, as after a 40 MB publish
         final = await d.dispatch("Foo", 2, probe_window=0.3, deadline=5)
         assert final.reason == Reason.MISSED_BROADCAST and final.results == []
-    finally:
-        for e in (*ws, d):
-            await e.close()
-        for c in clients:
-            await c.aclose()

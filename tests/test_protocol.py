@@ -239,6 +239,7 @@ def test_the_registry_lists_every_variant_with_its_guarantee():
     [
         ("seed", {"probe_window": 0}, "probe_window must be"),
         ("seed", {"deadline": float("inf")}, "deadline must be"),
+        ("seed", {"deadline": 86_401}, "deadline must be at most 86400 seconds"),
         ("seed", {"grace": -1}, "grace must be"),
         ("known", {"grace": 0.1, "expect": 1}, "grace does not apply"),
         ("ack", {"grace": 0.1}, "grace does not apply"),

@@ -143,11 +143,6 @@ class _Run:
             self.released.set()
             await self._wait_for_stragglers()
             counted = _difference(before, await _command_counts(gateway.redis))
-            if counted["redis_commands"] is not None and protocol_variant(self.sc.variant).claims:
-                # a claim variant broadcasts from inside its open-and-publish script, and
-                # Redis counts that PUBLISH as well as the script: one command, not two
-                dispatches = sum(1 for s in self.rec.kinds() if s == Kind.DISPATCH)
-                counted["redis_commands"] -= dispatches
             malformed = sum(e.malformed for e in endpoints)
             late = sum(d.late_partials for d in (gateway, *self.sub_dispatchers.values()))
             info = await self._cleanup(gateway)
@@ -156,6 +151,10 @@ class _Run:
             await asyncio.gather(*(e.close() for e in endpoints), return_exceptions=True)
             await asyncio.gather(*(c.aclose() for c in self.clients), return_exceptions=True)
         events = self.rec.events()
+        if counted["redis_commands"] is not None and protocol_variant(self.sc.variant).claims:
+            # a claim variant broadcasts from inside its open-and-publish script, and Redis
+            # counts that PUBLISH as well as the script: one command, not two
+            counted["redis_commands"] -= int((events["kind"] == Kind.DISPATCH).sum())
         meta = {
             **self.target.info,
             **info,

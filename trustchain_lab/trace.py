@@ -66,10 +66,6 @@ class Recorder:
             self.clock(), step.request_id, step.task, step.actor, step.kind, step.value, step.note
         )
 
-    def kinds(self) -> list[Any]:
-        """The kind of every step recorded so far, in recording order."""
-        return self._cols[EVENT_COLUMNS.index("kind")]
-
     def events(self) -> pd.DataFrame:
         return events_frame(dict(zip(EVENT_COLUMNS, self._cols, strict=True)))
 

@@ -29,11 +29,9 @@ from ..protocol import (
 )
 from ..protocol import variant as protocol_variant
 from .bus import Bus
-from .claims import ClaimStore
 from .endpoint import Endpoint, Unavailable
 from .keys import Keys, check_name
 from .messages import (
-    MAX_DEADLINE,
     MAX_MESSAGE_BYTES,
     TTL_MARGIN,
     MessageError,
@@ -148,15 +146,9 @@ class Dispatcher(Endpoint):
             raise ValueError(f"listener_memory must be >= 0 seconds, got {listener_memory!r}")
         self.listener_memory = listener_memory
         self._reach: dict[str, deque[tuple[float, int]]] = {}  # task -> (time, receivers)
-        self._last_reach: dict[str, int] = {}  # task -> receivers of its last broadcast
-        self._claims: ClaimStore | None = None
 
     def _channels(self) -> Sequence[str]:
         return [self._reply_channel]
-
-    async def start(self) -> None:
-        await super().start()
-        self._claims = ClaimStore(self.redis, self.keys)
 
     def _on_gap(self, exc: BaseException) -> None:
         for request_id, flight in self._flights.items():
@@ -213,8 +205,6 @@ class Dispatcher(Endpoint):
         request, or when Redis failed a step: an answer then could be wrong.
         """
         check_name(task)
-        if isinstance(deadline, int | float) and deadline > MAX_DEADLINE:
-            raise ValueError(f"deadline must be at most {MAX_DEADLINE} seconds, got {deadline!r}")
         collector = protocol_variant(variant)(
             probe_window=probe_window, deadline=deadline, grace=grace, expect=expect
         )  # validates the timing, raising ValueError before anything is sent
@@ -260,13 +250,13 @@ class Dispatcher(Endpoint):
             return None
         now = asyncio.get_running_loop().time()
         reach = self._reach.setdefault(task, deque())  # receivers decreasing: a sliding
-        while reach and reach[0][0] < now - self.listener_memory:  # maximum, O(1) amortised
+        # maximum, O(1) amortised; the newest entry stays, however old (the last reach)
+        while len(reach) > 1 and reach[0][0] < now - self.listener_memory:
             reach.popleft()
-        usual = reach[0][1] if reach else self._last_reach.get(task)
+        usual = reach[0][1] if reach else None
         while reach and reach[-1][1] <= receivers:
             reach.pop()
         reach.append((now, receivers))
-        self._last_reach[task] = receivers
         return usual
 
     async def _broadcast(
@@ -392,5 +382,4 @@ class Dispatcher(Endpoint):
         for janitor in list(self._janitors):
             janitor.cancel()
         await asyncio.gather(*self._janitors, return_exceptions=True)
-        self._claims = None
         await super().close()

@@ -13,6 +13,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
 from .bus import GAP, Bus, BusGap, RedisBus, Subscription
+from .claims import ClaimStore
 from .keys import Keys
 from .messages import MAX_MESSAGE_BYTES, MessageError, PartialMessage, TaskMessage, decode
 from .observe import Observer
@@ -81,6 +82,7 @@ class Endpoint:
         self._bus_arg = bus
         self._redis: Redis | None = None
         self._bus: Bus | None = None
+        self._claims: ClaimStore | None = None
         self._sub: Subscription | None = None
         self._reader: asyncio.Task[None] | None = None
         self._ready = False
@@ -116,6 +118,7 @@ class Endpoint:
         arg = self._redis_arg
         self._redis = redis_client(arg) if isinstance(arg, str) else arg
         self._bus = self._bus_arg or RedisBus(self._redis)
+        self._claims = ClaimStore(self._redis, self.keys)
         self._closing = False
         self._sub = await self._bus.subscribe(self._channels())
         self._ready = True
@@ -220,7 +223,7 @@ class Endpoint:
         finally:
             if self._redis is not None and isinstance(self._redis_arg, str):
                 await _quietly(self._redis.aclose())
-            self._redis = self._bus = None
+            self._redis = self._bus = self._claims = None
 
     async def __aenter__(self):
         await self.start()

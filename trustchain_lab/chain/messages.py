@@ -11,11 +11,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from ..protocol import check_name, variant_names
+from ..protocol import MAX_DEADLINE, check_name, variant_names
 
 VERSION = 2  # 2: ``variant`` names the protocol variant (was ``mode``)
 MAX_MESSAGE_BYTES = 1 << 20  # default limit of one message, sent or received
-MAX_DEADLINE = 24 * 3600  # seconds: the longest deadline a dispatcher may set
 TTL_MARGIN = 5  # seconds a claim list (or a seal) outlives its request's deadline
 MAX_CLAIM_TTL = MAX_DEADLINE + TTL_MARGIN  # a task asking for more is not one of ours
 

@@ -16,7 +16,6 @@ from redis.exceptions import RedisError
 from ..protocol import Action, Kind
 from ..protocol import variant as protocol_variant
 from .bus import Bus
-from .claims import ClaimStore
 from .endpoint import Endpoint
 from .keys import Keys, check_name
 from .messages import (
@@ -104,11 +103,6 @@ class Worker(Endpoint):
         self.max_in_flight = max_in_flight
         self._handlers: dict[str, tuple[Work, Interest]] = {}
         self._in_flight: set[asyncio.Task[None]] = set()
-        self._claims: ClaimStore | None = None
-
-    async def start(self) -> None:
-        await super().start()
-        self._claims = ClaimStore(self.redis, self.keys)
 
     def on(self, task: str, work: Work, *, interested: Interest = always) -> None:
         """Register ``work`` (and its interest rule) for ``task``; call before ``start``."""
@@ -136,9 +130,7 @@ class Worker(Endpoint):
         if len(self._in_flight) >= self.max_in_flight:
             self._shed(msg)
             return
-        job = asyncio.create_task(self._handle(msg), name=f"{self.name}-{msg.request_id}")
-        self._in_flight.add(job)
-        job.add_done_callback(self._done)
+        self._spawn(msg, self._serve(msg))
 
     def _shed(self, msg: TaskMessage) -> None:
         """Every slot is taken: don't claim; where every receiver must answer, say so."""
@@ -147,25 +139,22 @@ class Worker(Endpoint):
         if protocol_variant(msg.variant).on_interest(False) is Action.DECLINE:
             error = f"shed: worker {self.name} at max_in_flight={self.max_in_flight}"
             partial = PartialMessage(msg.request_id, self.name, ok=False, error=error)
-            job = asyncio.create_task(self._handle_reply(msg, partial))
-            self._in_flight.add(job)
-            job.add_done_callback(self._done)
+            self._spawn(msg, self._reply(msg, partial))
 
-    async def _handle_reply(self, msg: TaskMessage, partial: PartialMessage) -> None:
-        try:
-            await self._reply(msg, partial)
-        except RedisError as exc:
-            self.redis_errors += 1
-            log.error("%s: Redis failed on %s/%s: %s", self.name, msg.task, msg.request_id, exc)
+    def _spawn(self, msg: TaskMessage, job: Awaitable[None]) -> None:
+        """Run ``job`` for ``msg`` as a task in flight (counted against max_in_flight)."""
+        task = asyncio.create_task(self._handle(msg, job), name=f"{self.name}-{msg.request_id}")
+        self._in_flight.add(task)
+        task.add_done_callback(self._done)
 
     def _done(self, job: asyncio.Task[None]) -> None:
         self._in_flight.discard(job)
         if not job.cancelled() and job.exception() is not None:
             log.error("%s: handler task failed", self.name, exc_info=job.exception())
 
-    async def _handle(self, msg: TaskMessage) -> None:
+    async def _handle(self, msg: TaskMessage, job: Awaitable[None]) -> None:
         try:
-            await self._serve(msg)
+            await job
         except RedisError as exc:  # the claim or the reply did not reach Redis
             self.redis_errors += 1
             log.error("%s: Redis failed on %s/%s: %s", self.name, msg.task, msg.request_id, exc)

@@ -5,13 +5,14 @@ SimPy. It imports neither redis nor simpy.
 """
 
 from .claims import MemoryClaims
-from .collector import ClaimCollector, Collector, CountCollector
+from .collector import MAX_DEADLINE, ClaimCollector, Collector, CountCollector
 from .commands import Close, Command, Final, Note, Pop, ReadLength, SetTimer
 from .names import check_name
 from .registry import VariantInfo, register, variant, variant_names, variants
 from .vocab import Action, Kind, Outcome, Reason, Timer
 
 __all__ = [
+    "MAX_DEADLINE",
     "Action",
     "ClaimCollector",
     "Close",

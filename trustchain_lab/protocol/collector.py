@@ -30,6 +30,7 @@ from .vocab import Action, Kind, Reason, Timer
 _POP, _PROBE, _RECHECK, _RECEIVED = Kind.POP, Kind.PROBE, Kind.RECHECK, Kind.PARTIAL_RECEIVED
 _LATE, _DUPLICATE = Kind.PARTIAL_LATE, Kind.PARTIAL_DUPLICATE
 _tuple = tuple.__new__
+MAX_DEADLINE = 24 * 3600  # seconds: the longest deadline a request may have
 
 
 def _seconds(name: str, value: float, *, zero_ok: bool = False) -> float:
@@ -70,7 +71,6 @@ class Collector:
         "grace",
         "probe_window",
         "reason",
-        "tag",
     )
 
     def __init__(
@@ -80,10 +80,11 @@ class Collector:
         deadline: float = 30.0,
         grace: float = 0.0,
         expect: int | None = None,
-        tag: Any = None,
     ) -> None:
         self.probe_window = _seconds("probe_window", probe_window)
         self.deadline = _seconds("deadline", deadline)
+        if self.deadline > MAX_DEADLINE:
+            raise ValueError(f"deadline must be at most {MAX_DEADLINE} seconds, got {deadline!r}")
         self.grace = _seconds("grace", grace, zero_ok=True)
         if self.claims and self.probe_window >= self.deadline:
             raise ValueError(
@@ -98,7 +99,6 @@ class Collector:
         elif expect is not None:
             raise ValueError(f"variant {self.name!r} takes no expect (the count comes otherwise)")
         self.expect = expect
-        self.tag = tag  # the executor's own per-request data
         self.accepted: list[Any] = []  # items of the replies taken into the answer
         self.busy: Kind | None = None  # the claim-list command in flight, if any
         self.done = False
@@ -196,10 +196,8 @@ class Collector:
                 self._final(Reason.DEADLINE, out)
             else:
                 self._deadline_due = True
-        elif timer is Timer.PROBE:  # it fires once
-            if self._in_grace:  # skipped: the grace recheck will read the list anyway
-                pass
-            elif idle:
+        elif timer is Timer.PROBE and not self._in_grace:  # it fires once; in a grace period
+            if idle:  # it is skipped: the grace recheck will read the list anyway
                 self._read(Kind.PROBE, out)
             else:
                 self._probe_due = True
@@ -249,7 +247,8 @@ class Collector:
         return SetTimer(timer, after, token)
 
     def _read(self, why: Kind, out: list[Command]) -> None:
-        self._probe_due = self._probe_due and why is not Kind.PROBE
+        if why is Kind.PROBE:
+            self._probe_due = False
         self.busy = why
         out.append(ReadLength(why, self.seals))
 

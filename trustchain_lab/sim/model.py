@@ -164,7 +164,7 @@ class Model:
         self.net = network or Network()
         self.progress = progress
         self.env = simpy.Environment()
-        self.topology = topo = Topology.of(scenario)
+        topo = Topology.of(scenario)
         self.draws = scenario.draws()
         self.kind = variant(scenario.variant)
         self.claims_first = self.kind.on_interest(True) is Action.CLAIM  # else work at once
