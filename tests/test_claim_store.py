@@ -2,7 +2,7 @@
 
 import random
 
-from trustchain_lab.chain import ClaimStore, Keys
+from trustchain_lab.chain import ClaimStore, CommandLine, Keys
 from trustchain_lab.protocol import MemoryClaims
 
 TTL = 30
@@ -11,7 +11,8 @@ TTL = 30
 async def test_scripts_match_the_memory_semantics_step_for_step(make_client):
     client = make_client()
     keys = Keys("cs")
-    store = ClaimStore(client, keys)
+    line = CommandLine(client.connection_pool)
+    store = ClaimStore(line, keys)
     memory = MemoryClaims()
     rng = random.Random(7)
     requests, workers = ["r0", "r1", "r2"], ["w0", "w1", "w2"]
@@ -39,6 +40,7 @@ async def test_scripts_match_the_memory_semantics_step_for_step(make_client):
             assert [w.decode() for w in on_list] == memory.lists.get(rid, [])
             assert bool(await client.exists(keys.marker("T", rid))) == (rid in memory.opened)
     finally:
+        await line.close()
         await client.flushdb()
         await client.aclose()
 
@@ -46,7 +48,8 @@ async def test_scripts_match_the_memory_semantics_step_for_step(make_client):
 async def test_claims_and_markers_carry_their_ttl_and_publishing_opens(make_client):
     client = make_client()
     keys = Keys("cs")
-    store = ClaimStore(client, keys)
+    line = CommandLine(client.connection_pool)
+    store = ClaimStore(line, keys)
     try:
         assert await store.open_and_publish("T", "r", "cs:task:T", b"x", TTL) == 0
         assert 0 < await client.ttl(keys.marker("T", "r")) <= TTL
@@ -56,5 +59,6 @@ async def test_claims_and_markers_carry_their_ttl_and_publishing_opens(make_clie
         assert await client.exists(keys.claim_list("T", "r"), keys.marker("T", "r")) == 0
         assert not await store.claim("T", "r", "late", TTL, check_open=True)
     finally:
+        await line.close()
         await client.flushdb()
         await client.aclose()

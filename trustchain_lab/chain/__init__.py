@@ -11,6 +11,7 @@ from .claims import ClaimStore
 from .dispatcher import Dispatcher, FinalResponse
 from .endpoint import Unavailable, redis_client
 from .keys import Keys, check_name
+from .line import CommandLine
 from .messages import MessageError, PartialMessage, TaskMessage
 from .observe import Observer, Step
 from .worker import TaskRequest, Worker, always
@@ -18,6 +19,7 @@ from .worker import TaskRequest, Worker, always
 __all__ = [
     "Bus",
     "ClaimStore",
+    "CommandLine",
     "Dispatcher",
     "FinalResponse",
     "Keys",

@@ -15,8 +15,9 @@ from typing import Protocol
 
 from redis.asyncio import Redis
 
+from .line import CommandLine
+
 SUBSCRIBE_TIMEOUT = 10.0  # seconds to wait for the server to confirm a subscription
-POLL_INTERVAL = 0.1  # an idle reader wakes this often to notice close()
 
 
 GAP = None  # the channel of what a renewed subscription yields: messages may be lost
@@ -53,14 +54,14 @@ class RedisSubscription:
         confirmed = 0
         async with asyncio.timeout(SUBSCRIBE_TIMEOUT):
             while confirmed < len(self._channels):
-                msg = await self._pubsub.get_message(timeout=POLL_INTERVAL)
+                msg = await self._pubsub.get_message(timeout=None)
                 if msg is not None and msg["type"] == "subscribe":
                     confirmed += 1
         return self
 
     async def __aiter__(self) -> AsyncIterator[tuple[str | None, bytes]]:
-        while not self._closing:
-            msg = await self._pubsub.get_message(timeout=POLL_INTERVAL)
+        while not self._closing:  # waits on the socket: no timer, no wake-up while idle
+            msg = await self._pubsub.get_message(timeout=None)
             if msg is None:
                 continue
             if msg["type"] == "message":
@@ -72,7 +73,8 @@ class RedisSubscription:
                 yield GAP, b""
 
     def stop(self) -> None:
-        """Make iteration end within ``POLL_INTERVAL``; call ``close`` once it has ended."""
+        """Hand out no further message (the reader waiting on it is then cancelled);
+        call ``close`` after."""
         self._closing = True
 
     async def close(self) -> None:
@@ -87,13 +89,17 @@ class RedisSubscription:
 
 
 class RedisBus:
-    """``Bus`` over Redis Pub/Sub on the given client (the caller owns and closes it)."""
+    """``Bus`` over Redis Pub/Sub on the given client (the caller owns and closes it);
+    publishes go over ``line`` when one is given (an endpoint's own)."""
 
-    def __init__(self, client: Redis) -> None:
+    def __init__(self, client: Redis, line: CommandLine | None = None) -> None:
         self._client = client
+        self._line = line
 
     async def publish(self, channel: str, data: bytes) -> int:
-        return await self._client.publish(channel, data)
+        if self._line is None:
+            return await self._client.publish(channel, data)
+        return await self._line.execute("PUBLISH", channel, data)
 
     async def subscribe(self, channels: Sequence[str]) -> RedisSubscription:
         return await RedisSubscription(self._client, channels).open()

@@ -39,7 +39,7 @@ from .messages import (
     TaskMessage,
     encode_task,
 )
-from .observe import Observer, Step, emit
+from .observe import Observer, emit
 from .signing import REPLAY_WINDOW
 
 log = logging.getLogger("trustchain_lab.chain")
@@ -78,9 +78,21 @@ class FinalResponse:
 
 
 class _Flight:
-    """One request in flight: its collector and the commands waiting to be carried out."""
+    """One request in flight: its collector, the commands waiting to be carried out, the
+    timers set (loop callbacks that feed the collector), and what has been answered."""
 
-    __slots__ = ("collector", "commands", "error", "task", "wake")
+    __slots__ = (
+        "answer",
+        "collector",
+        "commands",
+        "current",
+        "deadline_token",
+        "error",
+        "missing",
+        "task",
+        "timers",
+        "wake",
+    )
 
     def __init__(self, task: str, collector: Collector) -> None:
         self.task = task
@@ -88,16 +100,31 @@ class _Flight:
         self.commands: deque[Command] = deque()
         self.wake = asyncio.Event()
         self.error: Unavailable | None = None
+        self.timers: dict[Timer, asyncio.TimerHandle] = {}
+        self.deadline_token: int | None = None  # the deadline is the request's own timeout
+        self.current: Command | None = None  # the command being carried out
+        self.answer: FinalResponse | None = None
+        self.missing: tuple[str, ...] = ()
 
     def feed(self, commands: list[Command]) -> None:
         if commands:
             self.commands.extend(commands)
             self.wake.set()
 
+    def fire(self, timer: Timer, token: int) -> None:
+        """A timer's callback: hand it to the collector."""
+        self.timers.pop(timer, None)
+        self.feed(self.collector.timer(timer, token))
+
     def fail(self, error: Unavailable) -> None:
         """No trustworthy answer can come any more (e.g. replies may have been lost)."""
         self.error = error
         self.wake.set()
+
+    def stop_timers(self) -> None:
+        for handle in self.timers.values():
+            handle.cancel()
+        self.timers.clear()
 
 
 class Dispatcher(Endpoint):
@@ -173,8 +200,7 @@ class Dispatcher(Endpoint):
         flight = self._flights.get(msg.request_id)
         if flight is None:  # its answer was already given
             self.late_partials += 1
-            step = Step(Kind.PARTIAL_LATE, self.name, "", msg.request_id, None, msg.worker)
-            emit(self.observer, step)
+            emit(self.observer, Kind.PARTIAL_LATE, self.name, "", msg.request_id, None, msg.worker)
         else:
             flight.feed(flight.collector.partial(msg.worker, msg))
 
@@ -230,15 +256,26 @@ class Dispatcher(Endpoint):
         flight = _Flight(task, collector)
         self._flights[request_id] = flight
         try:
-            emit(self.observer, Step(Kind.DISPATCH, self.name, task, request_id, None, parent))
-            receivers = await self._step(
-                self._broadcast(collector, request_id, task, data, ttl), due
-            )
-            if receivers is None:
-                raise Unavailable(f"Redis did not take the broadcast of {task} within the deadline")
-            flight.feed(collector.published(receivers, self._usual_reach(task, receivers)))
-            return await self._carry_out(flight, request_id, due)
+            emit(self.observer, Kind.DISPATCH, self.name, task, request_id, None, parent)
+            broadcast = False
+            try:  # one timeout per request: every step until the answer is bounded by it
+                async with asyncio.timeout_at(due):
+                    receivers = await self._step(
+                        self._broadcast(collector, request_id, task, data, ttl)
+                    )
+                    broadcast = True
+                    usual = self._usual_reach(task, receivers)
+                    flight.feed(collector.published(receivers, usual))
+                    return await self._carry_out(flight, request_id, late=False)
+            except TimeoutError:
+                if not broadcast:
+                    raise Unavailable(
+                        f"Redis did not take the broadcast of {task} within the deadline"
+                    ) from None
+            self._deadline_fell(flight)
+            return await self._carry_out(flight, request_id, late=True)
         finally:
+            flight.stop_timers()
             self._flights.pop(request_id, None)
 
     def _usual_reach(self, task: str, receivers: int) -> int | None:
@@ -272,82 +309,89 @@ class Dispatcher(Endpoint):
             await claims.open(task, request_id, ttl)
         return await self.bus.publish(channel, data)
 
-    async def _step(self, step: Awaitable[T], due: float) -> T | None:
-        """One Redis step of a request: its result, None if it is still unanswered at
-        ``due``; ``Unavailable`` if Redis failed it."""
+    async def _step(self, step: Awaitable[T]) -> T:
+        """One Redis step of a request (bounded by the request's timeout); ``Unavailable``
+        if Redis failed it."""
         try:
-            async with asyncio.timeout_at(due):
-                return await step
-        except TimeoutError:
-            return None
+            return await step
         except (RedisError, OSError) as exc:
             raise Unavailable(f"Redis failed a step: {type(exc).__name__}: {exc}") from exc
 
-    async def _carry_out(self, flight: _Flight, request_id: str, due: float) -> FinalResponse:
-        """Execute the collector's commands until the answer is given and cleaned up."""
+    @staticmethod
+    def _deadline_fell(flight: _Flight) -> None:
+        """The request's timeout expired: tell the collector (abandoning the claim-list
+        command it cut short), and redo a clean-up it cut short."""
+        c, current = flight.collector, flight.current
+        if isinstance(current, Close):
+            flight.commands.appendleft(current)
+        if flight.answer is not None or c.done:
+            return
+        if c.busy is not None:
+            flight.feed(c.abandon())
+        elif flight.deadline_token is not None:
+            flight.feed(c.timer(Timer.DEADLINE, flight.deadline_token))
+
+    async def _carry_out(self, flight: _Flight, request_id: str, *, late: bool) -> FinalResponse:
+        """Execute the collector's commands until the answer is given and cleaned up;
+        ``late``: the deadline has passed (clean-up is bounded more tightly)."""
         loop = asyncio.get_running_loop()
         claims = self._claims
         assert claims is not None  # started
         c, task, commands = flight.collector, flight.task, flight.commands
-        timers: dict[Timer, tuple[float, int]] = {}
-        answer: FinalResponse | None = None
-        missing: tuple[str, ...] = ()
         while True:
             while commands:
-                if flight.error is not None and answer is None:
+                if flight.error is not None and flight.answer is None:
                     raise flight.error
-                cmd = commands.popleft()
+                cmd = flight.current = commands.popleft()
                 if isinstance(cmd, Note):
-                    step = Step(cmd.kind, self.name, task, request_id, cmd.value, cmd.note)
-                    emit(self.observer, step)
+                    emit(self.observer, cmd.kind, self.name, task, request_id, cmd.value, cmd.note)
                     if cmd.kind is Kind.PARTIAL_LATE:
                         self.late_partials += 1
                     elif cmd.kind is Kind.PARTIAL_DUPLICATE:
                         self.duplicates += 1
                 elif isinstance(cmd, SetTimer):
-                    at = loop.time() + cmd.after
+                    old = flight.timers.pop(cmd.timer, None)
+                    if old is not None:
+                        old.cancel()
                     if cmd.timer is Timer.DEADLINE:  # counted from the dispatch, not from
-                        at = min(at, due)  # when a (slow) broadcast returned: it is hard
-                    timers[cmd.timer] = (at, cmd.token)
-                elif isinstance(cmd, Pop | ReadLength):
-                    if isinstance(cmd, Pop):
-                        read = claims.pop(task, request_id, cmd.worker, seal=cmd.seal)
-                    else:
-                        read = claims.length(task, request_id, seal=cmd.seal)
-                    n = await self._step(read, due)
-                    flight.feed(c.abandon() if n is None else c.counted(n))
+                        flight.deadline_token = cmd.token  # when a (slow) broadcast
+                    else:  # returned: the request's own timeout is the hard deadline
+                        flight.timers[cmd.timer] = loop.call_later(
+                            cmd.after, flight.fire, cmd.timer, cmd.token
+                        )
+                elif isinstance(cmd, Pop):
+                    pop = claims.pop(task, request_id, cmd.worker, seal=cmd.seal)
+                    flight.feed(c.counted(await self._step(pop)))
+                elif isinstance(cmd, ReadLength):
+                    read = claims.length(task, request_id, seal=cmd.seal)
+                    flight.feed(c.counted(await self._step(read)))
                 elif isinstance(cmd, Final):
                     n = len(c.accepted)
-                    emit(
-                        self.observer, Step(Kind.FINAL, self.name, task, request_id, n, cmd.reason)
+                    emit(self.observer, Kind.FINAL, self.name, task, request_id, n, cmd.reason)
+                    flight.answer = FinalResponse(
+                        task, request_id, cmd.reason, tuple(c.accepted), flight.missing
                     )
-                    answer = FinalResponse(task, request_id, cmd.reason, tuple(c.accepted), missing)
                     self._flights.pop(request_id, None)  # later partials are late
                 elif isinstance(cmd, Close):  # before the answer (sealed) or after it
-                    missing = tuple(await self._clean_up(task, request_id, due))
-                    if answer is not None:
-                        answer = replace(answer, missing=missing)
-            if answer is not None:
-                return answer
+                    flight.missing = tuple(await self._clean_up(task, request_id, late))
+                    if flight.answer is not None:
+                        flight.answer = replace(flight.answer, missing=flight.missing)
+            flight.current = None
+            if flight.answer is not None:
+                return flight.answer
             if flight.error is not None:
                 raise flight.error
-            if not timers:
-                raise RuntimeError(f"request {request_id} waits with no timer set")
+            if late:
+                raise RuntimeError(f"request {request_id} still open after its deadline")
             flight.wake.clear()
-            timer, (at, token) = min(timers.items(), key=lambda kv: kv[1][0])
-            try:
-                async with asyncio.timeout_at(at):
-                    await flight.wake.wait()
-            except TimeoutError:
-                del timers[timer]
-                flight.feed(c.timer(timer, token))
+            await flight.wake.wait()
 
-    async def _clean_up(self, task: str, request_id: str, due: float) -> list[str]:
+    async def _clean_up(self, task: str, request_id: str, late: bool) -> list[str]:
         """Close the request; a failure here never costs the answer: the clean-up is
-        retried in the background (and the keys' TTLs are the last resort)."""
+        retried in the background (and the keys' TTLs are the last resort). ``late``: the
+        answer is due, don't hold it long."""
         claims = self._claims
         assert claims is not None  # started
-        late = asyncio.get_running_loop().time() >= due  # the answer is due: don't hold it
         try:
             async with asyncio.timeout(CLEANUP_LATE if late else CLEANUP_WAIT):
                 return await claims.close(task, request_id)

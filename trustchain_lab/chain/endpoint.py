@@ -15,6 +15,7 @@ from redis.backoff import ExponentialBackoff
 from .bus import GAP, Bus, BusGap, RedisBus, Subscription
 from .claims import ClaimStore
 from .keys import Keys
+from .line import CommandLine
 from .messages import MAX_MESSAGE_BYTES, MessageError, PartialMessage, TaskMessage, decode
 from .observe import Observer
 from .signing import REPLAY_WINDOW, SignatureError, Signer
@@ -39,7 +40,9 @@ def redis_client(url: str, max_connections: int = MAX_CONNECTIONS) -> Redis:
     """A client whose pool waits for a free connection instead of raising "Too many
     connections" when more commands are in flight than it holds (redis-py's default pool
     raises at 100), and whose commands retry (up to ``RETRIES`` times, backing off) when
-    they meet a broken connection, e.g. a pooled one that died with a Redis restart."""
+    they meet a broken connection, e.g. a pooled one that died with a Redis restart. (An
+    endpoint sends its protocol steps over its own ``CommandLine``, made from the same
+    settings; the pool serves its subscription and any other command.)"""
     pool = BlockingConnectionPool.from_url(
         url,
         max_connections=max_connections,
@@ -83,6 +86,7 @@ class Endpoint:
         self._redis: Redis | None = None
         self._bus: Bus | None = None
         self._claims: ClaimStore | None = None
+        self._line: CommandLine | None = None
         self._sub: Subscription | None = None
         self._reader: asyncio.Task[None] | None = None
         self._ready = False
@@ -117,8 +121,9 @@ class Endpoint:
             raise RuntimeError(f"{type(self).__name__} {self.name!r} is already started")
         arg = self._redis_arg
         self._redis = redis_client(arg) if isinstance(arg, str) else arg
-        self._bus = self._bus_arg or RedisBus(self._redis)
-        self._claims = ClaimStore(self._redis, self.keys)
+        self._line = CommandLine(self._redis.connection_pool)
+        self._bus = self._bus_arg or RedisBus(self._redis, self._line)
+        self._claims = ClaimStore(self._line, self.keys)
         self._closing = False
         self._sub = await self._bus.subscribe(self._channels())
         self._ready = True
@@ -137,6 +142,8 @@ class Endpoint:
         pool = getattr(self._redis, "connection_pool", None)
         if pool is not None:  # idle ones only: the subscription's own is in use
             await _quietly(pool.disconnect(inuse_connections=False))
+        if self._line is not None:  # a batch out on it now is sent again on a fresh one
+            await _quietly(self._line.disconnect())
 
     async def _supervise(self) -> None:
         """Read until closed; on any failure report the gap and re-subscribe with backoff."""
@@ -207,11 +214,9 @@ class Endpoint:
         self._sub = self._reader = None
         if sub is not None:
             sub.stop()
-        if reader is not None:
-            done, _ = await asyncio.wait([reader], timeout=CLOSE_WAIT)
-            if not done:  # e.g. asleep between two attempts to re-subscribe
-                reader.cancel()
-                await asyncio.gather(reader, return_exceptions=True)
+        if reader is not None:  # it waits on the socket (or between two attempts to
+            reader.cancel()  # re-subscribe): handling a message never awaits, so a
+            await asyncio.gather(reader, return_exceptions=True)  # cancel cuts nothing short
         if sub is not None:
             await _quietly(sub.close())
 
@@ -221,9 +226,11 @@ class Endpoint:
         try:
             await self.close_reader()
         finally:
+            if self._line is not None:
+                await _quietly(self._line.close())
             if self._redis is not None and isinstance(self._redis_arg, str):
                 await _quietly(self._redis.aclose())
-            self._redis = self._bus = self._claims = None
+            self._redis = self._bus = self._claims = self._line = None
 
     async def __aenter__(self):
         await self.start()

@@ -26,10 +26,20 @@ class Step(NamedTuple):
 Observer = Callable[[Step], None]
 
 
-def emit(observer: Observer | None, step: Step) -> None:
-    """Hand ``step`` to ``observer``; an observer that raises is logged, never fatal."""
+def emit(
+    observer: Observer | None,
+    kind: Kind,
+    actor: str,
+    task: str,
+    request_id: str,
+    value: float | None = None,
+    note: str | None = None,
+) -> None:
+    """Hand the step to ``observer`` (nothing is built when there is none); an observer
+    that raises is logged, never fatal."""
     if observer is None:
         return
+    step = Step(kind, actor, task, request_id, value, note)
     try:
         observer(step)
     except Exception:

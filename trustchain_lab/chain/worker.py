@@ -25,7 +25,7 @@ from .messages import (
     TaskMessage,
     encode_partial,
 )
-from .observe import Observer, Step, emit
+from .observe import Observer, emit
 from .signing import REPLAY_WINDOW, SeenRequests
 
 log = logging.getLogger("trustchain_lab.chain")
@@ -161,7 +161,7 @@ class Worker(Endpoint):
 
     async def _serve(self, msg: TaskMessage) -> None:
         obs, me, rid, task = self.observer, self.name, msg.request_id, msg.task
-        emit(obs, Step(Kind.DELIVER, me, task, rid))
+        emit(obs, Kind.DELIVER, me, task, rid)
         work, interested = self._handlers[task]
         request = TaskRequest(task, rid, msg.payload, me, msg.parent)
         try:
@@ -173,7 +173,7 @@ class Worker(Endpoint):
             self.handler_errors += 1
             log.exception("%s: interest rule raised on %s/%s; not claiming", me, task, rid)
             wanted = False
-        emit(obs, Step(Kind.INTEREST, me, task, rid, float(wanted)))
+        emit(obs, Kind.INTEREST, me, task, rid, float(wanted))
         rules = protocol_variant(msg.variant)
         action = rules.on_interest(wanted)
         if action is Action.DECLINE:
@@ -194,10 +194,10 @@ class Worker(Endpoint):
                 await self._reply(msg, PartialMessage(rid, me, ok=False, error=error))
                 return  # a reply with no claim behind it ends the request as lost_claims
             if not claimed:
-                emit(obs, Step(Kind.CLAIM_REFUSED, me, task, rid))
+                emit(obs, Kind.CLAIM_REFUSED, me, task, rid)
                 return
-            emit(obs, Step(Kind.CLAIM, me, task, rid))
-        emit(obs, Step(Kind.WORK_START, me, task, rid))
+            emit(obs, Kind.CLAIM, me, task, rid)
+        emit(obs, Kind.WORK_START, me, task, rid)
         try:
             partial = PartialMessage(rid, me, ok=True, result=await work(request))
             note = None
@@ -206,7 +206,7 @@ class Worker(Endpoint):
             log.exception("%s: work raised on %s/%s", me, task, rid)
             partial = PartialMessage(rid, me, ok=False, error=f"{type(exc).__name__}: {exc}")
             note = "error"
-        emit(obs, Step(Kind.WORK_END, me, task, rid, None, note))
+        emit(obs, Kind.WORK_END, me, task, rid, None, note)
         await self._reply(msg, partial)
 
     async def _reply(self, msg: TaskMessage, partial: PartialMessage) -> None:
@@ -219,7 +219,7 @@ class Worker(Endpoint):
                 PartialMessage(partial.request_id, self.name, ok=False, error=str(exc))
             )
         await self.bus.publish(msg.reply_to, self._seal(data))
-        emit(self.observer, Step(Kind.PARTIAL_SENT, self.name, msg.task, msg.request_id))
+        emit(self.observer, Kind.PARTIAL_SENT, self.name, msg.task, msg.request_id)
 
     async def close(self) -> None:
         """Stop taking tasks, cancel the ones in flight (no partial is sent for them), close."""

@@ -1,0 +1,86 @@
+"""The pipelined command line: replies in order, callers that give up skipped, a broken
+connection reconnected, a dead server an error (never a hang)."""
+
+import asyncio
+
+import pytest
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+
+from trustchain_lab.chain import CommandLine
+
+
+async def test_concurrent_commands_get_their_own_replies_in_one_connection(make_client):
+    client = make_client()
+    line = CommandLine(client.connection_pool)
+    try:
+        replies = await asyncio.gather(*(line.execute("ECHO", f"m{i}") for i in range(300)))
+        assert replies == [f"m{i}".encode() for i in range(300)]
+        assert await line.execute("RPUSH", "cl:list", "a", "b") == 2
+        assert await line.execute("LRANGE", "cl:list", 0, -1) == [b"a", b"b"]
+    finally:
+        await line.close()
+        await client.flushdb()
+        await client.aclose()
+
+
+async def test_an_error_reply_fails_its_caller_only(make_client):
+    client = make_client()
+    line = CommandLine(client.connection_pool)
+    try:
+        await line.execute("SET", "cl:s", "x")
+        results = await asyncio.gather(
+            line.execute("ECHO", "before"),
+            line.execute("LPUSH", "cl:s", "y"),  # WRONGTYPE
+            line.execute("ECHO", "after"),
+            return_exceptions=True,
+        )
+        assert results[0] == b"before" and results[2] == b"after"
+        assert isinstance(results[1], ResponseError)
+    finally:
+        await line.close()
+        await client.flushdb()
+        await client.aclose()
+
+
+async def test_a_caller_that_gives_up_leaves_the_others_in_step(make_client):
+    client = make_client()
+    line = CommandLine(client.connection_pool)
+    try:
+        doomed = asyncio.ensure_future(line.execute("ECHO", "gone"))
+        kept = asyncio.ensure_future(line.execute("ECHO", "kept"))
+        await asyncio.sleep(0)
+        doomed.cancel()
+        assert await kept == b"kept"
+        assert await line.execute("ECHO", "next") == b"next"
+        assert doomed.cancelled()
+    finally:
+        await line.close()
+        await client.aclose()
+
+
+async def test_commands_go_on_after_a_restart_and_fail_while_redis_is_down(server):
+    client = Redis.from_url(server.url)
+    line = CommandLine(client.connection_pool)
+    try:
+        assert await line.execute("ECHO", "x") == b"x"
+        server.kill()
+        server.restart()
+        assert await line.execute("ECHO", "again") == b"again"  # reconnected, sent again
+        server.kill()
+        with pytest.raises(RedisConnectionError):
+            await asyncio.wait_for(line.execute("ECHO", "nobody"), 10)
+    finally:
+        await line.close()
+        await client.aclose()
+
+
+async def test_a_closed_line_refuses_commands(make_client):
+    client = make_client()
+    line = CommandLine(client.connection_pool)
+    await line.execute("ECHO", "x")
+    await line.close()
+    with pytest.raises(RedisConnectionError, match="closed"):
+        await line.execute("ECHO", "y")
+    await client.aclose()

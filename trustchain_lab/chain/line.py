@@ -1,0 +1,156 @@
+"""One connection per endpoint, its commands pipelined: what is issued while a batch is out
+goes as the next batch, in one write, and the replies come back in order.
+
+redis-py gives each concurrent command a pooled connection of its own (a checkout per
+command), or, with one connection, makes each command wait for the reply to the one
+before (a round trip per command in the queue). Here a single task owns the connection:
+it writes every command waiting, reads their replies, and hands each to its caller; a
+caller that gave up (cancelled) is skipped without disturbing the order. A broken
+connection is reconnected (backing off) and the commands it left unanswered are sent
+again, up to ``retries`` times, as redis-py's ``Retry`` does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import Any
+
+from redis.asyncio import ConnectionPool
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+RETRIES = 3  # times a command is sent again after the connection broke
+BACKOFF_FIRST, BACKOFF_MAX = 0.01, 0.5  # seconds between reconnection attempts: doubling
+
+_BROKEN = (RedisConnectionError, RedisTimeoutError, OSError)
+
+
+class _Command:
+    __slots__ = ("args", "attempts", "future")
+
+    def __init__(self, args: tuple[Any, ...], future: asyncio.Future[Any]) -> None:
+        self.args = args
+        self.future = future
+        self.attempts = 0
+
+
+class CommandLine:
+    """Commands to Redis over one connection made from ``pool``'s settings (URL, TLS,
+    credentials, database), pipelined. Bound to no event loop until first used."""
+
+    def __init__(self, pool: ConnectionPool, retries: int = RETRIES) -> None:
+        self._pool = pool
+        self._retries = retries
+        self._conn: Any = None
+        self._queue: deque[_Command] = deque()
+        self._pump: asyncio.Task[None] | None = None
+        self._work: asyncio.Event | None = None
+        self._closed = False
+
+    async def execute(self, *args: Any) -> Any:
+        """Send one command; its reply (a Redis error reply raises ``ResponseError``; a
+        connection that stays broken raises ``ConnectionError``)."""
+        if self._closed:
+            raise RedisConnectionError("the command line is closed")
+        if self._pump is None:
+            self._work = asyncio.Event()
+            self._pump = asyncio.create_task(self._run(), name="redis-command-line")
+        future = asyncio.get_running_loop().create_future()
+        self._queue.append(_Command(args, future))
+        assert self._work is not None
+        self._work.set()
+        return await future
+
+    async def disconnect(self) -> None:
+        """Drop the connection (e.g. after Redis restarted); the next batch reconnects."""
+        if self._conn is not None:
+            await self._conn.disconnect(nowait=True)
+
+    async def close(self) -> None:
+        """Stop; commands not answered yet fail with ``ConnectionError``."""
+        self._closed = True
+        if self._pump is not None:
+            self._pump.cancel()
+            await asyncio.gather(self._pump, return_exceptions=True)
+            self._pump = None
+        self._fail_all(RedisConnectionError("the command line was closed"))
+        if self._conn is not None:
+            await self._conn.disconnect(nowait=True)
+            self._conn = None
+
+    def _fail_all(self, error: BaseException) -> None:
+        while self._queue:
+            command = self._queue.popleft()
+            if not command.future.done():
+                command.future.set_exception(error)
+
+    async def _run(self) -> None:
+        assert self._work is not None
+        backoff = BACKOFF_FIRST
+        while True:
+            if not self._queue:
+                self._work.clear()
+                await self._work.wait()
+            batch = [c for c in self._queue if not c.future.done()]  # skip who gave up
+            self._queue.clear()
+            if not batch:
+                continue
+            try:
+                await self._send_and_read(batch)
+                backoff = BACKOFF_FIRST
+            except asyncio.CancelledError:
+                raise
+            except _BROKEN as exc:
+                await self.disconnect()
+                retry = []
+                for command in batch:  # unanswered: send again, unless tried enough
+                    command.attempts += 1
+                    if command.future.done():
+                        continue
+                    if command.attempts > self._retries:
+                        command.future.set_exception(_as_connection_error(exc))
+                    else:
+                        retry.append(command)
+                self._queue.extendleft(reversed(retry))
+                await asyncio.sleep(backoff)
+                backoff = min(2 * backoff, BACKOFF_MAX)
+            except Exception as exc:  # e.g. an argument Redis cannot take: the callers
+                await self.disconnect()  # hear of it, and the stream starts afresh
+                for command in batch:
+                    if not command.future.done():
+                        command.future.set_exception(exc)
+
+    async def _send_and_read(self, batch: list[_Command]) -> None:
+        conn = self._conn
+        if conn is None:
+            conn = self._conn = self._pool.make_connection()
+            conn.retry = Retry(NoBackoff(), 0)  # one attempt: the retries are ours
+        if not conn.is_connected:
+            await conn.connect()
+        await conn.send_packed_command(
+            conn.pack_commands([c.args for c in batch]), check_health=False
+        )
+        for k, command in enumerate(batch):
+            try:
+                reply = await conn.read_response()
+            except ResponseError as exc:  # read whole: the connection stays in step
+                if not command.future.done():
+                    command.future.set_exception(exc)
+                continue
+            except _BROKEN:
+                del batch[:k]  # those before were answered
+                raise
+            if not command.future.done():
+                command.future.set_result(reply)
+
+
+def _as_connection_error(exc: BaseException) -> RedisConnectionError:
+    if isinstance(exc, RedisConnectionError):
+        return exc
+    error = RedisConnectionError(f"{type(exc).__name__}: {exc}")
+    error.__cause__ = exc
+    return error
