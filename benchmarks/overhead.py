@@ -136,7 +136,8 @@ def _shown(table: pd.DataFrame) -> pd.DataFrame:
     out["req/s @32 vs floor"] = table.rps_32_vs_floor
     out["commands"] = table.commands
     out["minimum"] = table.minimum
-    return out.sort_values(["N"], kind="stable")
+    rank = {name: k for k, name in enumerate([FLOOR, *(v.name for v in variants())])}
+    return out.sort_values(["N", "system"], key=lambda c: c.map(rank) if c.name == "system" else c)
 
 
 def _colour(system: str) -> str:

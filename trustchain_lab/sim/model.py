@@ -73,25 +73,35 @@ NAN = math.nan
 
 class _Trace:
     """Trace rows as 7-tuples (t, request, task, actor, kind, value, note): appended to a
-    list (cheap), packed into float64 blocks by ``pack`` (56 bytes a row)."""
+    list (cheap), packed by ``pack`` into one typed array per column (33 bytes a row)."""
 
     BLOCK = 1 << 16
+    TYPES = (np.float64, np.int32, np.int32, np.int32, np.int8, np.float64, np.int32)
 
     def __init__(self) -> None:
-        self.blocks: list[np.ndarray] = []
+        self.blocks: list[list[np.ndarray]] = [[] for _ in self.TYPES]
         self.rows: list[tuple] = []
 
     def pack(self) -> None:
         if self.rows:
             flat = np.fromiter(chain.from_iterable(self.rows), float, 7 * len(self.rows))
-            self.blocks.append(flat.reshape(-1, 7))
+            flat = flat.reshape(-1, 7)
+            for col, (blocks, kind) in enumerate(zip(self.blocks, self.TYPES, strict=True)):
+                blocks.append(flat[:, col].astype(kind))
             self.rows.clear()
 
-    def array(self) -> np.ndarray:
+    def columns(self) -> list[np.ndarray]:
+        """The columns, time-ordered (stable); the blocks are released as they are joined."""
         self.pack()
-        out = np.concatenate(self.blocks) if self.blocks else np.empty((0, 7))
-        self.blocks = []
-        return out
+        joined = []
+        for col, kind in enumerate(self.TYPES):
+            blocks, self.blocks[col] = self.blocks[col], []
+            joined.append(np.concatenate(blocks) if blocks else np.empty(0, kind))
+            del blocks
+        order = np.argsort(joined[0], kind="stable").astype(np.int32)  # half the memory
+        for col in range(len(joined)):
+            joined[col] = joined[col][order]
+        return joined
 
 
 class _Call:
@@ -440,22 +450,20 @@ class Model:
         return self.events(), meta
 
     def events(self) -> pd.DataFrame:
-        raw = self.trace.array()
-        order = np.argsort(raw[:, 0], kind="stable")
-        raw = raw[order]
-        notes = list(self.notes)
+        t, rid, task, actor, kind, value, note = self.trace.columns()
 
-        def cat(col: int, names: list[str]) -> pd.Categorical:
-            return pd.Categorical.from_codes(raw[:, col].astype(np.int32), categories=names)
+        def cat(codes: np.ndarray, names: list) -> pd.Categorical:
+            return pd.Categorical.from_codes(codes, categories=names, validate=False)
 
         return pd.DataFrame(
             {
-                "t": raw[:, 0].copy(),
-                "request_id": cat(1, self.rids),
-                "task": cat(2, self.tasks),
-                "actor": cat(3, self.actors),
-                "kind": cat(4, [str(k) for k in KINDS]),
-                "value": raw[:, 5].copy(),
-                "note": cat(6, notes),
-            }
+                "t": t,
+                "request_id": cat(rid, self.rids),
+                "task": cat(task, self.tasks),
+                "actor": cat(actor, self.actors),
+                "kind": cat(kind, [str(k) for k in KINDS]),
+                "value": value,
+                "note": cat(note, list(self.notes)),
+            },
+            copy=False,  # 13 million rows for 100,000 requests x 16: no second copy
         )
