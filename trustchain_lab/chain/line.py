@@ -3,11 +3,13 @@ goes as the next batch, in one write, and the replies come back in order.
 
 redis-py gives each concurrent command a pooled connection of its own (a checkout per
 command), or, with one connection, makes each command wait for the reply to the one
-before (a round trip per command in the queue). Here a single task owns the connection:
-it writes every command waiting, reads their replies, and hands each to its caller; a
-caller that gave up (cancelled) is skipped without disturbing the order. A broken
-connection is reconnected (backing off) and the commands it left unanswered are sent
-again, up to ``retries`` times, as redis-py's ``Retry`` does.
+before (a round trip per command in the queue). Here a caller that finds the line idle
+sends and reads itself (no task hop: one request at a time costs what redis-py's direct
+call does); commands issued meanwhile queue, and what is left when it has its reply is
+served by a task of the line, batch after batch, until none is left. Replies are handed
+out in order; a caller that gave up (cancelled) is skipped without disturbing the order.
+A broken connection is reconnected (backing off) and the commands it left unanswered are
+sent again, up to ``retries`` times, as redis-py's ``Retry`` does.
 """
 
 from __future__ import annotations
@@ -47,8 +49,8 @@ class CommandLine:
         self._retries = retries
         self._conn: Any = None
         self._queue: deque[_Command] = deque()
+        self._busy = False  # a caller or the line's task is sending and reading
         self._pump: asyncio.Task[None] | None = None
-        self._work: asyncio.Event | None = None
         self._closed = False
 
     async def execute(self, *args: Any) -> Any:
@@ -56,14 +58,18 @@ class CommandLine:
         connection that stays broken raises ``ConnectionError``)."""
         if self._closed:
             raise RedisConnectionError("the command line is closed")
-        if self._pump is None:
-            self._work = asyncio.Event()
-            self._pump = asyncio.create_task(self._run(), name="redis-command-line")
-        future = asyncio.get_running_loop().create_future()
-        self._queue.append(_Command(args, future))
-        assert self._work is not None
-        self._work.set()
-        return await future
+        command = _Command(args, asyncio.get_running_loop().create_future())
+        self._queue.append(command)
+        if not self._busy:  # idle: this caller sends and reads, until it has its reply
+            self._busy = True
+            try:
+                await self._serve(until=command.future)
+            except asyncio.CancelledError:
+                command.future.cancel()  # not sent again for a caller who is gone
+                raise
+            finally:
+                self._hand_off()
+        return await command.future
 
     async def disconnect(self) -> None:
         """Drop the connection (e.g. after Redis restarted); the next batch reconnects."""
@@ -88,13 +94,25 @@ class CommandLine:
             if not command.future.done():
                 command.future.set_exception(error)
 
-    async def _run(self) -> None:
-        assert self._work is not None
+    def _hand_off(self) -> None:
+        """The server stops: the line's task serves what is still queued."""
+        if self._queue and not self._closed:
+            self._pump = asyncio.create_task(self._drain(), name="redis-command-line")
+        else:
+            self._busy = False
+
+    async def _drain(self) -> None:
+        try:
+            await self._serve(until=None)
+        finally:
+            self._pump = None
+            self._hand_off()
+
+    async def _serve(self, until: asyncio.Future[Any] | None) -> None:
+        """Send batches and read their replies while commands are queued (and ``until``
+        is not done)."""
         backoff = BACKOFF_FIRST
-        while True:
-            if not self._queue:
-                self._work.clear()
-                await self._work.wait()
+        while self._queue and not self._closed and not (until is not None and until.done()):
             batch = [c for c in self._queue if not c.future.done()]  # skip who gave up
             self._queue.clear()
             if not batch:
@@ -102,7 +120,9 @@ class CommandLine:
             try:
                 await self._send_and_read(batch)
                 backoff = BACKOFF_FIRST
-            except asyncio.CancelledError:
+            except asyncio.CancelledError:  # the serving caller gave up mid-batch: the
+                await self.disconnect()  # stream is out of step; the others' commands
+                self._queue.extendleft(reversed(batch))  # go again on a fresh connection
                 raise
             except _BROKEN as exc:
                 await self.disconnect()
@@ -123,6 +143,8 @@ class CommandLine:
                 for command in batch:
                     if not command.future.done():
                         command.future.set_exception(exc)
+        if self._closed:
+            self._fail_all(RedisConnectionError("the command line was closed"))
 
     async def _send_and_read(self, batch: list[_Command]) -> None:
         conn = self._conn
@@ -141,7 +163,7 @@ class CommandLine:
                 if not command.future.done():
                     command.future.set_exception(exc)
                 continue
-            except _BROKEN:
+            except BaseException:
                 del batch[:k]  # those before were answered
                 raise
             if not command.future.done():
