@@ -61,3 +61,37 @@ def test_the_acl_example_prints_a_setuser_line(capsys):
     line = capsys.readouterr().out.strip()
     assert line.startswith("ACL SETUSER worker on >password resetkeys")
     assert "-@all" in line and "~tc:claims:*" in line and "&tc:task:*" in line
+
+
+def test_the_sweep_example_runs(real_redis_url, monkeypatch, capsys):
+    monkeypatch.setenv("REDIS_URL", real_redis_url)
+    namespace: dict = {}
+    exec(block("tl.run_redis(scenario)"), namespace)
+    exec(block("tl.sweep("), namespace)
+    table = namespace["table"]
+    assert list(table["workers"]) == [2, 2, 8, 8] and list(table["interest"]) == [0.3, 0.9] * 2
+    assert "premature_rate_hi" in capsys.readouterr().out
+
+
+def test_the_seed_example_runs_in_the_model():
+    namespace: dict = {"tl": tl}
+    exec(block("SubTask"), namespace)
+    result = tl.run_sim(namespace["seed"].replace(requests=20), tl.Network.zero())
+    assert set(result.requests["task"]) == {"Foo", "Bar"}
+    assert (result.top_level()["outcome"] == "complete").all()
+
+
+TESTED = (  # one marker per README example, each run by a test above
+    "tl.run_redis(scenario)",
+    "tl.calibrate()",
+    "SubTask",
+    "Dispatcher",
+    "tl.variants()",
+    "acl_rules",
+    "tl.sweep(",
+)
+
+
+def test_every_readme_example_is_run_by_a_test():
+    untested = [b.splitlines()[0] for b in BLOCKS if not any(m in b for m in TESTED)]
+    assert untested == [], "README examples no test runs"

@@ -38,6 +38,8 @@ _EXPORTS = {  # name -> module that defines it; imported on first use, so that i
     "classify": "trace",
     "wilson_interval": "trace",
     "quantile_interval": "trace",
+    "grid": "sweeps",
+    "sweep": "sweeps",
 }
 _SUBMODULES = ("analytic", "chain", "plots", "protocol", "sim")  # tl.analytic.… works too
 __all__ = sorted(_EXPORTS)
