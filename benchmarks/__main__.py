@@ -29,53 +29,77 @@ def _descriptions() -> str:
     return "suites:\n" + "\n".join(lines)
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
+COMMANDS = ("run", "compare")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """``run`` (the default command: ``python -m benchmarks [SUITE ...]``) and ``compare``."""
     p = argparse.ArgumentParser(
         prog="python -m benchmarks",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Measure Trust Chain on real Redis and in the SimPy model.",
-        epilog=_descriptions() + "\n\nalso: python -m benchmarks compare OLD_DIR NEW_DIR",
     )
-    p.add_argument("suites", nargs="*", metavar="SUITE", help="suites to run (default: all)")
-    p.add_argument("--quick", action="store_true", help="small sizes: about a minute in all")
+    commands = p.add_subparsers(dest="command", title="commands", metavar="COMMAND")
+    run = commands.add_parser(
+        "run",
+        prog="python -m benchmarks [run]",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        help="run suites (the default command)",
+        description="Measure Trust Chain on real Redis and in the SimPy model.",
+        epilog=_descriptions()
+        + "\n\nalso: python -m benchmarks compare OLD_DIR NEW_DIR (what changed between "
+        "two runs; changes inside both runs' 95 % intervals are marked 'within noise')",
+    )
+    run.add_argument("suites", nargs="*", metavar="SUITE", help="suites to run (default: all)")
+    run.add_argument("--quick", action="store_true", help="small sizes: about two minutes in all")
     from trustchain_lab.protocol import variant_names
 
-    p.add_argument(
+    run.add_argument(
         "--backend",
         choices=("sim", "redis", "both"),
         default="both",
         help="the SimPy model, real Redis, or both side by side (default: both)",
     )
-    p.add_argument(
+    run.add_argument(
         "--variant",
         choices=variant_names(),
         default="seed",
         help="the protocol variant of the suites that run one (default: seed); "
         "'variants', 'overhead' and 'throughput' compare them all",
     )
-    p.add_argument(
+    run.add_argument(
         "--redis-url",
         help="a Redis to use (default: REDIS_URL, else a private redis-server, else fakeredis)",
     )
-    p.add_argument("--out", type=Path, default=Path("results"), help="parent folder of runs")
-    p.add_argument("--seed", type=int, default=0, help="seed of every random draw (default: 0)")
+    run.add_argument("--out", type=Path, default=Path("results"), help="parent folder of runs")
+    run.add_argument("--seed", type=int, default=0, help="seed of every random draw (default: 0)")
+    compare = commands.add_parser(
+        "compare",
+        prog="python -m benchmarks compare",
+        help="what changed between two runs, figure by figure",
+        description="What changed between two runs, figure by figure; a change inside "
+        "both runs' 95 % intervals is marked 'within noise'.",
+    )
+    compare.add_argument("old", type=Path, help="an earlier run folder")
+    compare.add_argument("new", type=Path, help="a later run folder")
+    return p
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """The command line; with no command, ``run`` (and ``--help`` shows run's options)."""
+    if not argv or argv[0] not in COMMANDS:
+        argv = ["run", *argv]
+    p = build_parser()
     args = p.parse_args(argv)
-    unknown = [s for s in args.suites if s not in SUITES]
-    if unknown:
-        p.error(f"unknown suite(s): {', '.join(unknown)}; choose from {', '.join(SUITES)}")
-    if args.seed < 0:
-        p.error("--seed must be >= 0")
+    if args.command == "run":
+        unknown = [s for s in args.suites if s not in SUITES]
+        if unknown:
+            p.error(f"unknown suite(s): {', '.join(unknown)}; choose from {', '.join(SUITES)}")
+        if args.seed < 0:
+            p.error("--seed must be >= 0")
     return args
 
 
-def compare_main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m benchmarks compare",
-        description="What changed between two runs, figure by figure.",
-    )
-    p.add_argument("old", type=Path, help="an earlier run folder")
-    p.add_argument("new", type=Path, help="a later run folder")
-    args = p.parse_args(argv)
+def compare_main(args: argparse.Namespace) -> int:
     from .compare import RunFolderError, compare
 
     try:
@@ -88,9 +112,9 @@ def compare_main(argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["compare"]:
-        return compare_main(argv[1:])
     args = parse_args(argv)
+    if args.command == "compare":
+        return compare_main(args)
     from redis.exceptions import RedisError
 
     from trustchain_lab.target import FakeRedisWarning, NoRedisError, redis_target

@@ -1,4 +1,8 @@
-"""``python -m benchmarks compare OLD NEW``: what changed between two runs, figure by figure."""
+"""``python -m benchmarks compare OLD NEW``: what changed between two runs, figure by figure.
+
+A figure whose suite recorded its 95 % interval (``<figure>_lo`` / ``_hi`` in the headline)
+is called a change only when each run's value lies outside the other run's interval;
+otherwise it is marked "within noise"."""
 
 from __future__ import annotations
 
@@ -22,9 +26,7 @@ def load_meta(folder: Path) -> dict[str, Any]:
         raise RunFolderError(f"{meta} is not valid JSON: {exc}") from None
 
 
-def _change(old: Any, new: Any) -> str:
-    if not all(isinstance(v, int | float) for v in (old, new)):
-        return ""
+def _relative(old: float, new: float) -> str:
     if old == new:
         return "unchanged"
     if old == 0 or not math.isfinite(old) or not math.isfinite(new):
@@ -32,8 +34,33 @@ def _change(old: Any, new: Any) -> str:
     return f"{(new - old) / abs(old):+.1%}"
 
 
-def _fmt(v: Any) -> str:
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
+def _numeric(*values: Any) -> bool:
+    return all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+
+
+def _verdict(old: Any, new: Any, old_iv: tuple | None, new_iv: tuple | None) -> str:
+    """The change, and whether it is outside both runs' 95 % intervals."""
+    if not _numeric(old, new):
+        return ""
+    change = _relative(old, new)
+    if old_iv is None or new_iv is None or not _numeric(*old_iv, *new_iv):
+        return f"{change}  (no interval)" if change != "unchanged" else change
+    if any(math.isnan(b) for b in (*old_iv, *new_iv)):
+        return f"{change}  (interval incomplete)"
+    outside = not old_iv[0] <= new <= old_iv[1] and not new_iv[0] <= old <= new_iv[1]
+    return f"{change}  {'outside both intervals' if outside else 'within noise'}"
+
+
+def _fmt(v: Any, iv: tuple | None = None) -> str:
+    text = f"{v:.4g}" if isinstance(v, float) else str(v)
+    if iv is not None and _numeric(*iv):
+        text += f" [{iv[0]:.3g}, {iv[1]:.3g}]"
+    return text
+
+
+def _interval(headline: dict[str, Any], name: str) -> tuple | None:
+    low, high = headline.get(f"{name}_lo"), headline.get(f"{name}_hi")
+    return None if low is None or high is None else (low, high)
 
 
 def compare(old_dir: Path, new_dir: Path) -> str:
@@ -57,13 +84,17 @@ def compare(old_dir: Path, new_dir: Path) -> str:
         if a is None or b is None:
             lines.append(f"  only in the {'new' if a is None else 'old'} run")
             continue
-        figures = list(dict.fromkeys([*a.get("headline", {}), *b.get("headline", {})]))
-        width = max((len(f) for f in figures), default=0)
+        ha, hb = a.get("headline", {}), b.get("headline", {})
+        figures = [f for f in dict.fromkeys([*ha, *hb]) if not f.endswith(("_lo", "_hi"))] + [
+            "wall seconds"
+        ]
+        ha, hb = {**ha, "wall seconds": a["seconds"]}, {**hb, "wall seconds": b["seconds"]}
+        width = max(len(f) for f in figures)
         for f in figures:
-            va, vb = a["headline"].get(f, "-"), b["headline"].get(f, "-")
-            lines.append(f"  {f:<{width}}  {_fmt(va):>10} -> {_fmt(vb):<10} {_change(va, vb)}")
-        lines.append(
-            f"  {'wall seconds':<{width}}  {_fmt(a['seconds']):>10} -> "
-            f"{_fmt(b['seconds']):<10} {_change(a['seconds'], b['seconds'])}"
-        )
+            va, vb = ha.get(f, "-"), hb.get(f, "-")
+            ia, ib = _interval(ha, f), _interval(hb, f)
+            lines.append(
+                f"  {f:<{width}}  {_fmt(va, ia):>24} -> {_fmt(vb, ib):<24} "
+                f"{_verdict(va, vb, ia, ib)}".rstrip()
+            )
     return "\n".join(lines)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import platform
 import sys
 import time
@@ -169,22 +170,69 @@ class Report:
         if self.ctx.sim:
             head.append(f"- {self.calibration_note()}")
         headlines = [
-            f"| {suite} | {k} | {v:.4g} |" if isinstance(v, float) else f"| {suite} | {k} | {v} |"
+            f"| {suite} | {k} | {_fmt(v)} | {_interval(info['headline'], k)} |"
             for suite, info in m["suites"].items()
             for k, v in info.get("headline", {}).items()
+            if not k.endswith(("_lo", "_hi"))
         ]
         if headlines:
             head += [
                 "",
                 "## Headline figures",
                 "",
-                "| suite | figure | value |",
-                "|---|---|---|",
+                "| suite | figure | value | 95 % interval |",
+                "|---|---|---|---|",
                 *headlines,
             ]
         text = "\n".join(head) + "\n\n" + "\n".join(self.sections)
         self.ctx.path("report.md").write_text(text)
         self.ctx.path("meta.json").write_text(json.dumps(self.meta, indent=2, default=str))
+
+
+Z95 = 1.96  # the normal quantile of a 95 % interval
+
+
+def requests_for(half_width: float, rate: float = 0.5) -> int:
+    """Requests that give a rate's 95 % interval at most ±``half_width`` (at ``rate``; 0.5
+    is the worst case): n = z² p(1-p) / h²."""
+    return max(1, math.ceil(Z95**2 * rate * (1 - rate) / half_width**2))
+
+
+def with_interval(value: float, low: float, high: float, fmt: str = ".3g") -> str:
+    """``value [low, high]`` as text; a bound too few requests cannot give shows as nan."""
+    return f"{value:{fmt}} [{low:{fmt}}, {high:{fmt}}]"
+
+
+def interval_columns(df: pd.DataFrame, figure: str, fmt: str = ".3g") -> list[str]:
+    """Column ``figure`` of ``df`` with its ``_lo`` / ``_hi`` columns, as text."""
+    return [
+        with_interval(v, lo, hi, fmt)
+        for v, lo, hi in zip(df[figure], df[f"{figure}_lo"], df[f"{figure}_hi"], strict=True)
+    ]
+
+
+def headline_with_interval(name: str, value: float, low: float, high: float) -> dict[str, float]:
+    """A headline figure and its 95 % interval, as ``compare`` reads them."""
+    return {name: float(value), f"{name}_lo": float(low), f"{name}_hi": float(high)}
+
+
+def error_bars(ax, x, y, low, high, **style) -> None:
+    """Points with their 95 % intervals (bounds that are NaN are drawn as none)."""
+    import numpy as np
+
+    y, low, high = (np.asarray(a, dtype=float) for a in (y, low, high))
+    below = np.nan_to_num(y - low, nan=0.0).clip(min=0)
+    above = np.nan_to_num(high - y, nan=0.0).clip(min=0)
+    ax.errorbar(x, y, yerr=[below, above], capsize=2.5, **style)
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def _interval(headline: dict[str, Any], name: str) -> str:
+    low, high = headline.get(f"{name}_lo"), headline.get(f"{name}_hi")
+    return "" if low is None or high is None else f"[{_fmt(low)}, {_fmt(high)}]"
 
 
 def markdown_table(df: pd.DataFrame, floatfmt: str = ".4g") -> str:

@@ -172,3 +172,37 @@ def test_compare_reports_each_figure_change(fake_suites, tmp_path, capsys):
     assert "[ok]" in out and "+50.0%" in out
     assert cli.main(["compare", str(tmp_path), str(new)]) == 2
     assert "not a benchmark run folder" in capsys.readouterr().err
+
+
+def suite_with_interval(value, low, high):
+    module = fake_suite("noisy")
+
+    def run(ctx):
+        headline = {"rate": value, "rate_lo": low, "rate_hi": high, "bare": value}
+        return SuiteOutput("noisy", module.TITLE, pd.DataFrame({"x": [1]}), "", headline=headline)
+
+    module.run = run
+    return module
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "verdict"),
+    [
+        ((0.20, 0.15, 0.26), (0.24, 0.18, 0.30), "within noise"),  # each inside the other's
+        ((0.20, 0.15, 0.26), (0.30, 0.24, 0.37), "outside both intervals"),
+        ((0.20, 0.12, 0.30), (0.28, 0.25, 0.31), "within noise"),  # only new in the old's
+    ],
+)
+def test_compare_marks_changes_within_noise(fake_suites, tmp_path, capsys, old, new, verdict):
+    fake_suites(noisy=suite_with_interval(*old))
+    assert cli.main(["noisy", "--backend", "sim", "--out", str(tmp_path / "a")]) == 0
+    fake_suites(noisy=suite_with_interval(*new))
+    assert cli.main(["noisy", "--backend", "sim", "--out", str(tmp_path / "b")]) == 0
+    capsys.readouterr()
+    folders = [str(run_folder(tmp_path / k)) for k in ("a", "b")]
+    assert cli.main(["compare", *folders]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.strip()}
+    assert lines["rate"].endswith(verdict) and "rate_lo" not in lines
+    assert lines["bare"].endswith("(no interval)")
+    report = (run_folder(tmp_path / "b") / "report.md").read_text()
+    assert f"| noisy | rate | {new[0]:.4g} | [{new[1]:.4g}, {new[2]:.4g}] |" in report
