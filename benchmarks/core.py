@@ -144,7 +144,7 @@ class Report:
             f"p50 {m['ping_rtt_p50'] * 1e6:.0f} µs, client CPU per protocol step "
             f"{m['client_seconds_per_protocol_step'] * 1e6:.0f} µs, server time per "
             f"command {m['server_seconds_per_command'] * 1e6:.2f} µs and per subscriber "
-            f"{m['server_seconds_per_subscriber'] * 1e6:.2f} µs."
+            f"{m['server_seconds_per_subscriber'] * 1e6:.2f} µs ({_spread(m)})."
         )
 
     def write(self) -> None:
@@ -198,12 +198,12 @@ def requests_for(half_width: float, rate: float = 0.5) -> int:
     return max(1, math.ceil(Z95**2 * rate * (1 - rate) / half_width**2))
 
 
-def with_interval(value: float, low: float, high: float, fmt: str = ".3g") -> str:
+def with_interval(value: float, low: float, high: float, fmt: str = ".4g") -> str:
     """``value [low, high]`` as text; a bound too few requests cannot give shows as nan."""
     return f"{value:{fmt}} [{low:{fmt}}, {high:{fmt}}]"
 
 
-def interval_columns(df: pd.DataFrame, figure: str, fmt: str = ".3g") -> list[str]:
+def interval_columns(df: pd.DataFrame, figure: str, fmt: str = ".4g") -> list[str]:
     """Column ``figure`` of ``df`` with its ``_lo`` / ``_hi`` columns, as text."""
     return [
         with_interval(v, lo, hi, fmt)
@@ -226,6 +226,18 @@ def error_bars(ax, x, y, low, high, **style) -> None:
     ax.errorbar(x, y, yerr=[below, above], capsize=2.5, **style)
 
 
+def _spread(measured: dict[str, Any]) -> str:
+    """How much a calibration's repeats disagreed, in words."""
+    spread = measured.get("spread") or {}
+    if not spread:
+        return "measured once"
+    worst = max(spread, key=spread.get)
+    return (
+        f"medians of {measured.get('repeats')} repeats; the widest spread, "
+        f"(max - min) / median, {spread[worst]:.0%} on {worst}"
+    )
+
+
 def _fmt(v: Any) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
@@ -233,6 +245,18 @@ def _fmt(v: Any) -> str:
 def _interval(headline: dict[str, Any], name: str) -> str:
     low, high = headline.get(f"{name}_lo"), headline.get(f"{name}_hi")
     return "" if low is None or high is None else f"[{_fmt(low)}, {_fmt(high)}]"
+
+
+def readable_log_axis(ax, which: str = "y") -> None:
+    """Ticks at 1, 2 and 5 of every decade, written as plain numbers: a log axis spanning
+    less than a decade otherwise carries a single label."""
+    from matplotlib.ticker import LogLocator, NullFormatter, NullLocator, StrMethodFormatter
+
+    axis = ax.yaxis if which == "y" else ax.xaxis
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(StrMethodFormatter("{x:g}"))
+    axis.set_minor_locator(NullLocator())
+    axis.set_minor_formatter(NullFormatter())
 
 
 def markdown_table(df: pd.DataFrame, floatfmt: str = ".4g") -> str:

@@ -9,12 +9,21 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import pandas as pd
-from matplotlib.ticker import ScalarFormatter
 
 from trustchain_lab import Exponential, Scenario
 from trustchain_lab.analytic import max_exponential_mean, max_exponential_quantile
 
-from .core import STYLE, Context, SuiteOutput, markdown_table, save_figure
+from .core import (
+    STYLE,
+    Context,
+    SuiteOutput,
+    error_bars,
+    headline_with_interval,
+    markdown_table,
+    readable_log_axis,
+    save_figure,
+    with_interval,
+)
 
 TITLE = "Fan-out scaling: latency, races and Redis round trips vs workers"
 DESCRIPTION = "latency p50/p95/p99, race rate, round trips per request for N = 1..64"
@@ -39,7 +48,7 @@ def run(ctx: Context) -> SuiteOutput:
                 "backend": "closed form",
                 "latency_mean": max_exponential_mean(WORK_MEAN, n),
                 **{
-                    f"latency_p{q}": max_exponential_quantile(WORK_MEAN, n, q / 100)
+                    f"latency_p{q}_s": max_exponential_quantile(WORK_MEAN, n, q / 100)
                     for q in (50, 95, 99)
                 },
             }
@@ -64,7 +73,11 @@ def run(ctx: Context) -> SuiteOutput:
                 "workers": n,
                 "backend": ctx.label(backend),
                 "latency_mean": result.top_level()["latency"].mean(),
-                **{f"latency_p{q}": s[f"latency_p{q}"] for q in (50, 95, 99)},
+                **{
+                    f"latency_p{q}_s{end}": s[f"latency_p{q}_s{end}"]
+                    for q in (50, 95, 99)
+                    for end in ("", "_lo", "_hi")
+                },
                 "premature_rate": s["premature_rate"],
                 "timeout_rate": s["timeout_rate"],
                 "commands_per_request": commands_per_request(result),
@@ -73,16 +86,15 @@ def run(ctx: Context) -> SuiteOutput:
         )
     df = pd.DataFrame(rows)
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
-    colours = {"latency_p50": "tab:blue", "latency_p99": "tab:red"}
+    colours = {"latency_p50_s": "tab:blue", "latency_p99_s": "tab:red"}
     for backend, part in df.groupby("backend"):
         for col, colour in colours.items():
-            left.plot(
-                part["workers"],
-                part[col] * 1e3,
-                color=colour,
-                label=f"{col[-3:]} {backend}",
-                **STYLE[backend],
-            )
+            style = {"color": colour, "label": f"{col.split('_')[1]} {backend}", **STYLE[backend]}
+            if backend == "closed form":
+                left.plot(part["workers"], part[col] * 1e3, **style)
+            else:  # with the quantile's 95 % interval
+                ms = [part[f"{col}{end}"] * 1e3 for end in ("", "_lo", "_hi")]
+                error_bars(left, part["workers"], *ms, **style)
         if backend != "closed form":
             right.plot(
                 part["workers"], part["commands_per_request"], label=backend, **STYLE[backend]
@@ -100,27 +112,38 @@ def run(ctx: Context) -> SuiteOutput:
         ylabel="Redis commands per request",
         title=f"Redis commands per request ({ctx.variant})",
     )
-    left.yaxis.set_major_formatter(ScalarFormatter())
     for ax in (left, right):
         ax.set_xticks(ns, [str(n) for n in ns])
         ax.minorticks_off()
         ax.legend(fontsize="x-small")
+    readable_log_axis(left, "y")
     figure = save_figure(fig, ctx, "fanout.png")
-    cols = [
-        "workers",
-        "backend",
-        "latency_p50",
-        "latency_p99",
-        "premature_rate",
-        "commands_per_request",
-    ]
-    table = df[cols].sort_values(["workers", "backend"])
-    at64 = df[df["workers"] == max(ns)].set_index("backend")["latency_p99"]
-    headline = {f"latency_p99_N{max(ns)}_{b}": float(v) for b, v in at64.items()}
+    df = df.sort_values(["workers", "backend"], ignore_index=True)
+    table = df[["workers", "backend"]].copy()
+    for q in (50, 99):  # ms, with the 95 % interval where measured
+        v, lo, hi = (df[f"latency_p{q}_s{e}"] * 1e3 for e in ("", "_lo", "_hi"))
+        table[f"p{q} (ms)"] = [
+            f"{x:.3g}" if b == "closed form" else with_interval(x, low, high)
+            for x, low, high, b in zip(v, lo, hi, df["backend"], strict=True)
+        ]
+    table["premature_rate"] = df["premature_rate"]
+    table["commands / request"] = df["commands_per_request"]
+    headline: dict[str, float] = {}
+    for r in df[df["workers"] == max(ns)].itertuples(index=False):
+        name = f"latency_p99_ms_N{max(ns)}_{r.backend}"
+        if r.backend == "closed form":
+            headline[name] = float(r.latency_p99_s * 1e3)
+        else:
+            headline.update(
+                headline_with_interval(
+                    name, r.latency_p99_s * 1e3, r.latency_p99_s_lo * 1e3, r.latency_p99_s_hi * 1e3
+                )
+            )
     md = (
         f"Variant `{ctx.variant}`. "
         f"Claim delay Exponential(1 ms), work Exponential({WORK_MEAN * 1e3:.0f} ms), one "
         f"request at a time; {sizes['sim']} simulated and {sizes['redis']} real requests "
-        f"per point. Latencies in seconds.\n\n{markdown_table(table)}\n"
+        "per point. Measured quantiles with their 95 % distribution-free interval "
+        f"(nan: too few requests to bound that tail).\n\n{markdown_table(table, '.3g')}\n"
     )
     return SuiteOutput("fanout", TITLE, df, md, [figure], headline)

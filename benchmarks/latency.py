@@ -11,13 +11,24 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from trustchain_lab import LogNormal, Scenario
+from trustchain_lab import LogNormal, Scenario, wilson_interval
 from trustchain_lab import Outcome as O
+from trustchain_lab.trace import summarize
 
-from .core import STYLE, Context, SuiteOutput, markdown_table, save_figure
+from .core import (
+    STYLE,
+    Context,
+    SuiteOutput,
+    headline_with_interval,
+    markdown_table,
+    readable_log_axis,
+    save_figure,
+    with_interval,
+)
 
 TITLE = "Latency distribution: real Redis vs the calibrated model"
 DESCRIPTION = "latency CDF of real vs calibrated sim on a mixed scenario, with agreement"
+BOOTSTRAP = 2000  # resamples of the p50 ratio's interval
 
 
 def scenario(requests: int, seed: int, variant: str = "seed") -> Scenario:
@@ -25,8 +36,8 @@ def scenario(requests: int, seed: int, variant: str = "seed") -> Scenario:
         task="Mixed",
         workers=8,
         interest=0.8,
-        claim_delay=LogNormal(0.005, 0.8),
-        work_time=LogNormal(0.02, 0.6),
+        claim_delay=LogNormal(median=0.005, sigma=0.8),
+        work_time=LogNormal(median=0.02, sigma=0.6),
         crash=0.01,
         probe_window=0.1,
         deadline=1.0,
@@ -35,6 +46,17 @@ def scenario(requests: int, seed: int, variant: str = "seed") -> Scenario:
         variant=variant,
         seed=seed,
     )
+
+
+def median_ratio(sim: np.ndarray, real: np.ndarray, seed: int = 0) -> tuple[float, ...]:
+    """real p50 / sim p50 over the same requests, with a 95 % percentile bootstrap interval
+    (requests resampled in pairs, so the common random numbers stay paired)."""
+    keep = ~(np.isnan(sim) | np.isnan(real))
+    sim, real = sim[keep], real[keep]
+    picks = np.random.default_rng(seed).integers(0, len(sim), (BOOTSTRAP, len(sim)))
+    ratios = np.median(real[picks], axis=1) / np.median(sim[picks], axis=1)
+    low, high = np.percentile(ratios, [2.5, 97.5])
+    return float(np.median(real) / np.median(sim)), float(low), float(high)
 
 
 def run(ctx: Context) -> SuiteOutput:
@@ -56,14 +78,18 @@ def run(ctx: Context) -> SuiteOutput:
             label=backend,
             linestyle=STYLE[backend]["linestyle"],
         )
+        s = summarize(top)
         rows.append(
             {
                 "backend": backend,
-                "p50_ms": np.percentile(lat, 50) * 1e3,
-                "p95_ms": np.percentile(lat, 95) * 1e3,
-                "p99_ms": np.percentile(lat, 99) * 1e3,
                 **{
-                    str(o): float((top["outcome"] == o).mean())
+                    f"p{q} (ms)": with_interval(
+                        *(s[f"latency_p{q}_s{e}"] * 1e3 for e in ("", "_lo", "_hi"))
+                    )
+                    for q in (50, 95, 99)
+                },
+                **{
+                    f"{o} rate": with_interval(*(s[f"{o}_rate{e}"] for e in ("", "_lo", "_hi")))
                     for o in (O.COMPLETE, O.PREMATURE, O.PROBE_MISS, O.EXCLUDED, O.TIMEOUT)
                 },
             }
@@ -74,20 +100,30 @@ def run(ctx: Context) -> SuiteOutput:
         ylabel="fraction of requests",
         title="Latency CDF, same requests on both backends",
     )
+    readable_log_axis(ax, "x")
     ax.legend()
     figure = save_figure(fig, ctx, "latency.png")
     table = pd.DataFrame(rows)
     md = (
-        f"Variant `{sc.variant}`; {sc.requests} requests, 8 in flight.\n\n{markdown_table(table)}\n"
+        f"Variant `{sc.variant}`; {sc.requests} requests, 8 in flight; quantiles with their 95 % "
+        "distribution-free interval, rates with their 95 % Wilson interval."
+        f"\n\n{markdown_table(table)}\n"
     )
     headline = {}
     if len(results) == 2:
         a, b = (results[k].sort_values("index") for k in results)
-        agree = float((a["outcome"].to_numpy() == b["outcome"].to_numpy()).mean())
-        ratio = float(b["latency"].median() / a["latency"].median())
-        headline = {"outcome_agreement": agree, "p50_ratio_real_over_sim": ratio}
+        same = a["outcome"].to_numpy() == b["outcome"].to_numpy()
+        agree = float(same.mean())
+        low, high = wilson_interval(int(same.sum()), len(same))
+        ratio, r_low, r_high = median_ratio(a["latency"].to_numpy(), b["latency"].to_numpy())
+        headline = {
+            **headline_with_interval("outcome_agreement", agree, low, high),
+            **headline_with_interval("p50_ratio_real_over_sim", ratio, r_low, r_high),
+        }
         md += (
-            f"\nOutcomes agree on {agree:.1%} of requests (request by request); real p50 "
-            f"/ sim p50 = {ratio:.2f}.\n"
+            f"\nOutcomes agree on {agree:.1%} [{low:.1%}, {high:.1%}] of requests (request by "
+            f"request; 95 % Wilson interval); real p50 / sim p50 = {ratio:.2f} "
+            f"[{r_low:.2f}, {r_high:.2f}] (95 % paired bootstrap interval, {BOOTSTRAP} "
+            "resamples).\n"
         )
     return SuiteOutput("latency", TITLE, df, md, [figure], headline)

@@ -13,16 +13,28 @@ import pandas as pd
 from trustchain_lab import Const, Exponential, LogNormal, Scenario, Uniform
 from trustchain_lab.analytic import probe_miss_probability
 
-from .core import STYLE, Context, SuiteOutput, markdown_table, save_figure
+from .core import (
+    STYLE,
+    Context,
+    SuiteOutput,
+    error_bars,
+    headline_with_interval,
+    interval_columns,
+    markdown_table,
+    readable_log_axis,
+    requests_for,
+    save_figure,
+)
 
 TITLE = "Probe window: miss rate and the latency of empty answers"
 DESCRIPTION = "probe-miss rate and empty-answer latency vs probe window (sim, real, closed form)"
 DISTS = {
     "Exp(50 ms)": Exponential(0.05),
-    "LogNormal(30 ms, 1)": LogNormal(0.03, 1.0),
+    "LogNormal(30 ms, 1)": LogNormal(median=0.03, sigma=1.0),
     "Uniform(0, 100 ms)": Uniform(0.0, 0.1),
 }
 REFERENCE = "LogNormal(30 ms, 1)"  # the reference scenario of the headline
+MISS_COLUMNS = ("probe_miss_rate", "probe_miss_rate_lo", "probe_miss_rate_hi")
 WORKERS, INTEREST = 3, 0.5
 
 
@@ -45,7 +57,10 @@ def scenario(claim_delay, window: float, requests: int, seed: int, variant: str)
 def run(ctx: Context) -> SuiteOutput:
     windows = [0.02, 0.1, 0.5] if ctx.quick else [0.01, 0.02, 0.05, 0.1, 0.2, 0.5]
     dists = dict(list(DISTS.items())[1:]) if ctx.quick else DISTS
-    sizes = {"sim": ctx.size(2000, 20_000), "redis": ctx.size(100, 400)}
+    sizes = {  # a miss rate's 95 % interval at most ±0.007 / ±0.05 (quick: ±0.022 / ±0.1)
+        "sim": requests_for(ctx.size(0.022, 0.007)),
+        "redis": requests_for(ctx.size(0.1, 0.05)),
+    }
     points = [(name, w, b) for name in dists for w in windows for b in ctx.backends]
     rows = []
     for name, w in {(n, w) for n, w, _ in points}:
@@ -62,15 +77,16 @@ def run(ctx: Context) -> SuiteOutput:
         result = ctx.run(sc, backend)
         top = result.top_level()
         empty = top[top["outcome"] == "empty"]["latency"]
+        s = result.summary()
         rows.append(
             {
                 "claim_delay": name,
                 "window": w,
                 "backend": ctx.label(backend),
                 "requests": len(top),
-                "probe_miss_rate": result.summary()["probe_miss_rate"],
-                "empty_latency_mean": empty.mean(),
-                "latency_p50": top["latency"].median(),
+                **{k: s[f"probe_miss_rate{k[15:]}"] for k in MISS_COLUMNS},
+                "empty_latency_mean_s": empty.mean(),
+                "latency_p50_s": s["latency_p50_s"],
             }
         )
     df = pd.DataFrame(rows).sort_values(["claim_delay", "backend", "window"], ignore_index=True)
@@ -79,11 +95,12 @@ def run(ctx: Context) -> SuiteOutput:
     colours = dict(zip(dists, ("tab:blue", "tab:orange", "tab:green"), strict=False))
     for (name, backend), part in df.groupby(["claim_delay", "backend"]):
         kw = {**STYLE[backend], "color": colours[name]}
-        left.plot(part["window"], part["probe_miss_rate"], label=f"{name}, {backend}", **kw)
-        if backend != "closed form":
-            right.plot(
-                part["window"], part["empty_latency_mean"] * 1e3, label=f"{name}, {backend}", **kw
-            )
+        label = f"{name}, {backend}"
+        if backend == "closed form":
+            left.plot(part["window"], part["probe_miss_rate"], label=label, **kw)
+            continue
+        error_bars(left, part["window"], *(part[k] for k in MISS_COLUMNS), label=label, **kw)
+        right.plot(part["window"], part["empty_latency_mean_s"] * 1e3, label=label, **kw)
     right.plot(windows, [w * 1e3 for w in windows], color="grey", lw=0.8, label="y = window")
     left.set(
         xscale="log",
@@ -103,22 +120,33 @@ def run(ctx: Context) -> SuiteOutput:
     for ax in (left, right):
         ax.set_xticks(windows, [f"{w:g}" for w in windows])
         ax.minorticks_off()
+    readable_log_axis(right, "y")
     left.legend(fontsize="x-small")
     right.legend(fontsize="x-small")
     figure = save_figure(fig, ctx, "probe.png")
 
+    measured = df["backend"] != "closed form"
+    df["shown"] = df["probe_miss_rate"].map("{:.3g}".format)
+    df.loc[measured, "shown"] = interval_columns(df[measured], "probe_miss_rate")
     wide = df.pivot_table(
-        index=["claim_delay", "window"], columns="backend", values="probe_miss_rate"
+        index=["claim_delay", "window"], columns="backend", values="shown", aggfunc="first"
     ).reset_index()
+    df = df.drop(columns="shown")
     headline = {}
-    ref = wide[(wide["claim_delay"] == REFERENCE) & (wide["window"] == 0.5)]
-    for col in ref.columns[2:]:
-        headline[f"probe_miss_rate_at_0.5s_{col}"] = float(ref[col].iloc[0])
+    ref = df[(df["claim_delay"] == REFERENCE) & (df["window"] == 0.5)]
+    for r in ref.itertuples(index=False):
+        name = f"probe_miss_rate_at_0.5s_{r.backend}"
+        if r.backend == "closed form":
+            headline[name] = float(r.probe_miss_rate)
+        else:
+            headline.update(headline_with_interval(name, *(getattr(r, k) for k in MISS_COLUMNS)))
     md = (
         f"Variant `{ctx.variant}`. "
         f"{WORKERS} workers, each interested with probability {INTEREST}, work 5 ms; "
-        f"{sizes['sim']} simulated and {sizes['redis']} real requests per point. Reference "
-        f"scenario for the headline: claim delay {REFERENCE}, window 0.5 s.\n\n"
-        f"{markdown_table(wide)}\n"
+        f"{sizes['sim']} simulated and {sizes['redis']} real requests per point (a miss "
+        "rate's 95 % interval at most ± "
+        f"{ctx.size(0.022, 0.007)} / ± {ctx.size(0.1, 0.05)}). Probe-miss rates with their "
+        f"95 % Wilson intervals. Reference scenario for the headline: claim delay "
+        f"{REFERENCE}, window 0.5 s.\n\n{markdown_table(wide)}\n"
     )
     return SuiteOutput("probe", TITLE, df, md, [figure], headline)

@@ -10,19 +10,33 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from trustchain_lab import Exponential, Scenario
+from trustchain_lab import Exponential, Scenario, wilson_interval
 from trustchain_lab.analytic import two_worker_race_probability
 
-from .core import STYLE, Context, SuiteOutput, markdown_table, save_figure
+from .core import (
+    STYLE,
+    Context,
+    SuiteOutput,
+    error_bars,
+    headline_with_interval,
+    interval_columns,
+    markdown_table,
+    requests_for,
+    save_figure,
+)
 
 TITLE = "Claim races: answers that leave a late claimer out vs claim-delay jitter"
 DESCRIPTION = "race rate vs claim jitter / work time (sim, real, closed form)"
 WORK_MEAN = 0.02
+RACE_COLUMNS = ("race_rate", "race_rate_lo", "race_rate_hi")
 
 
 def run(ctx: Context) -> SuiteOutput:
     ratios = [0.1, 0.5, 2.0] if ctx.quick else [0.05, 0.1, 0.25, 0.5, 1.0, 2.0]
-    sizes = {"sim": ctx.size(2000, 20_000), "redis": ctx.size(100, 300)}
+    sizes = {  # a race rate's 95 % interval at most ±0.007 / ±0.057 (quick: ±0.022 / ±0.1)
+        "sim": requests_for(ctx.size(0.022, 0.007)),
+        "redis": requests_for(ctx.size(0.1, 0.057)),
+    }
     rows = [
         {
             "jitter_ratio": r,
@@ -46,22 +60,35 @@ def run(ctx: Context) -> SuiteOutput:
             seed=ctx.seed,
         )
         s = ctx.run(sc, backend).summary()
+        race = s["premature_rate"] + s["excluded_rate"]
+        low, high = wilson_interval(round(race * s["requests"]), s["requests"])
         rows.append(
             {
                 "jitter_ratio": r,
                 "backend": ctx.label(backend),
-                "race_rate": s["premature_rate"] + s["excluded_rate"],
+                "race_rate": race,
+                "race_rate_lo": low,
+                "race_rate_hi": high,
                 "premature_rate": s["premature_rate"],
                 "excluded_rate": s["excluded_rate"],
                 "complete_rate": s["complete_rate"],
-                "latency_p50": s["latency_p50"],
-                "requests": s["requests"],
+                "latency_p50_s": s["latency_p50_s"],
+                "requests": int(s["requests"]),
             }
         )
     df = pd.DataFrame(rows)
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     for backend, part in df.groupby("backend"):
-        ax.plot(part["jitter_ratio"], part["race_rate"], label=backend, **STYLE[backend])
+        if backend == "closed form":
+            ax.plot(part["jitter_ratio"], part["race_rate"], label=backend, **STYLE[backend])
+        else:
+            error_bars(
+                ax,
+                part["jitter_ratio"],
+                *(part[k] for k in RACE_COLUMNS),
+                label=backend,
+                **STYLE[backend],
+            )
     ax.set(
         xscale="log",
         xlabel="mean claim delay / mean work time (a / b)",
@@ -70,15 +97,27 @@ def run(ctx: Context) -> SuiteOutput:
     )
     ax.legend()
     figure = save_figure(fig, ctx, "races.png")
-    wide = df.pivot_table(index="jitter_ratio", columns="backend", values="race_rate").reset_index()
-    ref = wide[wide["jitter_ratio"] == 0.5]
-    headline = {f"race_rate_a/b=0.5_{c}": float(ref[c].iloc[0]) for c in wide.columns[1:]}
+    measured = df["backend"] != "closed form"
+    df["shown"] = df["race_rate"].map("{:.3g}".format)
+    df.loc[measured, "shown"] = interval_columns(df[measured], "race_rate")
+    wide = df.pivot_table(
+        index="jitter_ratio", columns="backend", values="shown", aggfunc="first"
+    ).reset_index()
+    df = df.drop(columns="shown")
+    headline: dict[str, float] = {}
+    for r in df[df["jitter_ratio"] == 0.5].itertuples(index=False):
+        name = f"race_rate_a/b=0.5_{r.backend}"
+        if r.backend == "closed form":
+            headline[name] = float(r.race_rate)
+        else:
+            headline.update(headline_with_interval(name, *(getattr(r, k) for k in RACE_COLUMNS)))
     md = (
         f"Variant `{ctx.variant}`. A race leaves a late claimer out of the answer: "
         "`premature` in `seed` (silently), `excluded` in `sealed` (refused before it "
         "worked); the closed form a/(a+b) is for both. "
         f"Work Exponential({WORK_MEAN * 1e3:.0f} ms), claim delay Exponential(a); "
         f"{sizes['sim']} simulated and {sizes['redis']} real requests per point, 8 in "
-        f"flight.\n\n{markdown_table(wide)}\n"
+        "flight; measured rates with their 95 % Wilson intervals."
+        f"\n\n{markdown_table(wide)}\n"
     )
     return SuiteOutput("races", TITLE, df, md, [figure], headline)

@@ -66,7 +66,7 @@ def run(ctx: Context) -> SuiteOutput:
             "variant": variant,
             "backend": ctx.label(backend),
             "requests_per_s": throughput(result),
-            "latency_p50": result.summary()["latency_p50"],
+            "latency_p50_s": result.summary()["latency_p50_s"],
             "complete_rate": result.summary()["complete_rate"],
         }
         if backend == "sim":

@@ -19,7 +19,16 @@ from trustchain_lab import Outcome as O
 from trustchain_lab.analytic import probe_miss_probability, two_worker_grace_race_probability
 from trustchain_lab.trace import wilson_interval
 
-from .core import STYLE, Context, SuiteOutput, markdown_table, save_figure, variant_colour
+from .core import (
+    STYLE,
+    Context,
+    SuiteOutput,
+    headline_with_interval,
+    interval_columns,
+    markdown_table,
+    save_figure,
+    variant_colour,
+)
 
 TITLE = "Variants: the guarantee each one gives, and its price"
 DESCRIPTION = "every variant vs interest and N: wrong answers, latency, commands, waste"
@@ -63,7 +72,7 @@ def measure(ctx: Context, sc: Scenario, backend: str) -> dict:
             for end in ("", "_lo", "_hi")
         },
         **{
-            f"latency_p{q}{end}": s[f"latency_p{q}{end}"]
+            f"latency_p{q}_s{end}": s[f"latency_p{q}_s{end}"]
             for q in (50, 99)
             for end in ("", "_lo", "_hi")
         },
@@ -105,15 +114,27 @@ def run(ctx: Context) -> SuiteOutput:
     ref = df[(df["sweep"] == "interest") & (df["x"] == 0.5) & (df["backend"] != "closed form")]
     headline = {}
     for r in ref.itertuples(index=False):
-        headline[f"{r.variant}_silent_wrong_{r.backend}"] = float(r.silent_wrong_rate)
-        headline[f"{r.variant}_p50_ms_{r.backend}"] = float(r.latency_p50 * 1e3)
+        headline.update(
+            headline_with_interval(
+                f"{r.variant}_silent_wrong_{r.backend}",
+                r.silent_wrong_rate,
+                r.silent_wrong_rate_lo,
+                r.silent_wrong_rate_hi,
+            )
+        )
+        headline.update(
+            headline_with_interval(
+                f"{r.variant}_p50_ms_{r.backend}",
+                *(1e3 * v for v in (r.latency_p50_s, r.latency_p50_s_lo, r.latency_p50_s_hi)),
+            )
+        )
     table = ref[["variant", "backend"]].copy()
     for rate in ("silent_wrong_rate", "excluded_rate", "timeout_rate"):
-        table[rate] = with_interval(ref, rate)
+        table[rate] = interval_columns(ref, rate)
     for q in (50, 99):  # in ms, with the quantile's 95 % interval
-        table[f"p{q} (ms)"] = with_interval(
+        table[f"p{q} (ms)"] = interval_columns(
             ref.assign(
-                **{f"ms{end}": ref[f"latency_p{q}{end}"] * 1e3 for end in ("", "_lo", "_hi")}
+                **{f"ms{end}": ref[f"latency_p{q}_s{end}"] * 1e3 for end in ("", "_lo", "_hi")}
             ),
             "ms",
         )
@@ -128,7 +149,7 @@ def run(ctx: Context) -> SuiteOutput:
         ]
     )
     measured = grace[grace["backend"] != "closed form"].assign(
-        premature=lambda g: with_interval(g, "premature_rate")
+        premature=lambda g: interval_columns(g, "premature_rate")
     )
     grace_table = measured.pivot(index="grace_ms", columns="backend", values="premature")
     closed = grace[grace["backend"] == "closed form"].set_index("grace_ms")["premature_rate"]
@@ -163,15 +184,6 @@ def run(ctx: Context) -> SuiteOutput:
         [figure, grace_figure],
         headline,
     )
-
-
-def with_interval(df: pd.DataFrame, rate: str) -> list[str]:
-    """``rate`` (or any figure with ``_lo`` / ``_hi``) as text with its 95 % interval,
-    e.g. ``0.25 [0.14, 0.40]``; a bound too few requests can give shows as ``nan``."""
-    return [
-        f"{r:.3g} [{lo:.3g}, {hi:.3g}]"
-        for r, lo, hi in zip(df[rate], df[f"{rate}_lo"], df[f"{rate}_hi"], strict=True)
-    ]
 
 
 def grace_sweep(ctx: Context) -> pd.DataFrame:
@@ -210,7 +222,7 @@ def grace_sweep(ctx: Context) -> pd.DataFrame:
                 "premature_rate": s["premature_rate"],
                 "premature_rate_lo": s["premature_rate_lo"],
                 "premature_rate_hi": s["premature_rate_hi"],
-                "latency_p50": s["latency_p50"],
+                "latency_p50_s": s["latency_p50_s"],
                 "requests": s["requests"],
             }
         )
@@ -220,7 +232,7 @@ def grace_sweep(ctx: Context) -> pd.DataFrame:
 PANELS = (  # column, axis label, scale, has a 95 % interval
     ("silent_wrong_rate", "silently wrong answers", "linear", True),
     ("excluded_rate", "excluded (refused in time)", "linear", True),
-    ("latency_p50", "latency p50 (ms)", "log", False),
+    ("latency_p50_s", "latency p50 (ms)", "log", False),
     ("commands_per_request", "Redis commands / request", "log", False),
 )
 SWEEPS = (("interest", "interest probability (N = 4)"), ("workers", "workers N (interest 0.5)"))
@@ -234,7 +246,7 @@ def plot(df: pd.DataFrame, ctx: Context, names: list[str]) -> str:
         for col, (figure, label, scale, interval) in enumerate(PANELS):
             ax = axes[row, col]
             for (variant, backend), line in part.groupby(["variant", "backend"]):
-                scaled = 1e3 if figure == "latency_p50" else 1
+                scaled = 1e3 if figure == "latency_p50_s" else 1
                 y = line[figure].astype(float) * scaled
                 style = {**STYLE[backend], "color": variant_colour(variant)}
                 ax.plot(line["x"], y, label=f"{variant}, {backend}", **style)

@@ -1,6 +1,7 @@
 """The outcome classifier on hand-built event tables, one per outcome."""
 
 import math
+import re
 
 import pandas as pd
 import pytest
@@ -114,7 +115,7 @@ def test_subtasks_take_their_root_request_index_and_stay_out_of_the_summary():
     top = req[req["parent"].isna()]
     s = summarize(top)
     assert s["requests"] == 2 and s["empty_rate"] == 1.0
-    assert s["latency_p50"] == pytest.approx(0.3)
+    assert s["latency_p50_s"] == pytest.approx(0.3)
 
 
 def test_rates_carry_their_wilson_interval():
@@ -178,4 +179,13 @@ def test_latency_quantiles_carry_a_distribution_free_interval():
     assert np.isnan(quantile_interval(x[:100], 0.99)[1])  # 100 values can't bound p99 above
     assert all(np.isnan(v) for v in quantile_interval(np.array([]), 0.5))
     s = summarize(pd.DataFrame({"latency": x / 1000, "outcome": ["complete"] * 1000}))
-    assert s["latency_p50_lo"] <= s["latency_p50"] <= s["latency_p50_hi"]
+    assert s["latency_p50_s_lo"] <= s["latency_p50_s"] <= s["latency_p50_s_hi"]
+
+
+def test_the_summary_states_units_and_counts_as_integers():
+    top = pd.DataFrame({"latency": [0.1, 0.2, 0.3], "outcome": ["complete"] * 3})
+    s = summarize(top)
+    assert s["requests"] == 3 and isinstance(s["requests"], int)
+    assert re.match(r"requests\s+3\n", str(s))  # not "3.000000"
+    assert {"latency_p50_s", "latency_p50_s_lo", "latency_p50_s_hi"} <= set(s.index)
+    assert not any(k.startswith("latency_") and "_s" not in k for k in s.index)

@@ -36,7 +36,7 @@ def test_a_sweep_is_the_same_with_one_process_or_two():
     assert list(one["interest"]) == [0.3, 0.3, 0.9, 0.9]
     assert list(one["variant"]) == ["seed", "sealed", "seed", "sealed"]
     assert (one["requests"] == 60).all() and one["requests"].dtype.kind == "i"
-    for figure in ("latency_p50", "complete_rate", "premature_rate"):
+    for figure in ("latency_p50_s", "complete_rate", "premature_rate"):
         low, high = one[f"{figure}_lo"], one[f"{figure}_hi"]
         assert (low <= one[figure]).all() and (one[figure] <= high).all()
     # each row is that scenario's own summary

@@ -31,6 +31,7 @@ _EXPORTS = {  # name -> module that defines it; imported on first use, so that i
     "run_redis": "redis_runner",
     "arun_redis": "redis_runner",
     "calibrate": "calibration",
+    "CalibrationWarning": "calibration",
     "FakeRedisWarning": "target",
     "NoRedisError": "target",
     "OUTCOMES": "trace",

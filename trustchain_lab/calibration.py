@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,22 +24,40 @@ PROTOCOL_REQUESTS = 600  # requests of the saturated run that prices a protocol 
 PROTOCOL_CONCURRENCY = 64
 
 
+REPEATS = 3  # whole measurements; the network takes the median of each figure
+SPREAD_WARNING = 0.25  # (max - min) / median of a figure above this: warn
+
+
+class CalibrationWarning(UserWarning):
+    """The repeated measurements disagreed: the machine was busy or noisy."""
+
+
 @dataclass(frozen=True)
 class Calibration:
-    """The fitted ``network`` and the raw measurements it came from (seconds)."""
+    """The fitted ``network`` and the raw measurements it came from (seconds): the median
+    over the repeats of each figure, ``spread`` ((max - min) / median per figure) and
+    ``repeats``."""
 
     network: Network
     measured: dict[str, Any]
 
 
-def calibrate(redis_url: str | None = None, *, shared_client_cpu: bool = True) -> Network:
-    """Measure a Redis (``run_redis``'s resolution rules) and return the fitted ``Network``."""
-    return measure(redis_url, shared_client_cpu=shared_client_cpu).network
+def calibrate(
+    redis_url: str | None = None, *, shared_client_cpu: bool = True, repeats: int = REPEATS
+) -> Network:
+    """Measure a Redis (``run_redis``'s resolution rules) ``repeats`` times and return the
+    ``Network`` fitted to the median of each figure; warns (``CalibrationWarning``) when a
+    figure's spread over the repeats exceeds 25 %."""
+    return measure(redis_url, shared_client_cpu=shared_client_cpu, repeats=repeats).network
 
 
-def measure(redis_url: str | None = None, *, shared_client_cpu: bool = True) -> Calibration:
-    """``calibrate`` with the raw figures: round trip, client cost, server costs."""
-    coro = _ameasure(redis_url, shared_client_cpu)
+def measure(
+    redis_url: str | None = None, *, shared_client_cpu: bool = True, repeats: int = REPEATS
+) -> Calibration:
+    """``calibrate`` with the raw figures: round trip, client cost, server costs, spread."""
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats must be an int >= 1, got {repeats!r}")
+    coro = _ameasure(redis_url, shared_client_cpu, repeats)
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -47,13 +66,45 @@ def measure(redis_url: str | None = None, *, shared_client_cpu: bool = True) -> 
         return pool.submit(asyncio.run, coro).result()
 
 
-async def _ameasure(redis_url: str | None, shared: bool) -> Calibration:
+async def _ameasure(redis_url: str | None, shared: bool, repeats: int) -> Calibration:
     with redis_target(redis_url) as target:
         client = target.make_client()
         try:
-            return await _measure(target, client, shared)
+            runs = [await _measure(target, client, shared) for _ in range(repeats)]
         finally:
             await client.aclose()
+    return combine(runs)
+
+
+def combine(runs: list[Calibration]) -> Calibration:
+    """One calibration from repeated ones: the median of every figure, and its spread;
+    a ``CalibrationWarning`` names the figures that varied by more than 25 %."""
+    figures = [k for k, v in runs[0].measured.items() if isinstance(v, float)]
+    median = {k: float(np.median([r.measured[k] for r in runs])) for k in figures}
+    spread = {
+        k: float(np.ptp([r.measured[k] for r in runs]) / median[k]) if median[k] else 0.0
+        for k in figures
+    }
+    nets = [r.network for r in runs]
+    network = Network(
+        one_way=float(np.median([n.one_way for n in nets])),
+        service=float(np.median([n.service for n in nets])),
+        per_subscriber=float(np.median([n.per_subscriber for n in nets])),
+        client_cost=float(np.median([n.client_cost for n in nets])),
+        shared_client_cpu=nets[0].shared_client_cpu,
+    )
+    wide = {k: v for k, v in spread.items() if v > SPREAD_WARNING}
+    if wide and len(runs) > 1:
+        listed = ", ".join(f"{k} {v:.0%}" for k, v in wide.items())
+        warnings.warn(
+            f"calibration: {len(runs)} repeats disagree by more than "
+            f"{SPREAD_WARNING:.0%} on {listed} (the machine is busy or noisy; the model "
+            "takes the medians, and its timings carry that uncertainty)",
+            CalibrationWarning,
+            stacklevel=4,
+        )
+    measured = {**runs[0].measured, **median, "spread": spread, "repeats": len(runs)}
+    return Calibration(network, measured)
 
 
 async def _measure(target: RedisTarget, client: Redis, shared: bool) -> Calibration:

@@ -358,18 +358,18 @@ def quantile_interval(values: np.ndarray, q: float, z: float = 1.96) -> tuple[fl
 def summarize(requests: pd.DataFrame) -> pd.Series:
     """The summary of any set of request rows (``RunResult.summary`` of a subset).
 
-    Latency quantiles in seconds, each with its 95 % interval (``latency_p50_lo`` / ``_hi``,
+    Latency quantiles in seconds, each with its 95 % interval (``latency_p50_s_lo`` / ``_hi``,
     ``quantile_interval``); every outcome rate with its 95 % Wilson interval
     (``<outcome>_rate_lo`` / ``_hi``)."""
     lat = requests["latency"].dropna().to_numpy()
     n = len(requests)
-    out: dict[str, float] = {"requests": n}
+    out: dict[str, float] = {"requests": int(n)}
     for q in (50, 95, 99):
-        out[f"latency_p{q}"] = float(np.percentile(lat, q)) if len(lat) else np.nan
-        out[f"latency_p{q}_lo"], out[f"latency_p{q}_hi"] = quantile_interval(lat, q / 100)
+        out[f"latency_p{q}_s"] = float(np.percentile(lat, q)) if len(lat) else np.nan
+        out[f"latency_p{q}_s_lo"], out[f"latency_p{q}_s_hi"] = quantile_interval(lat, q / 100)
     counts = requests["outcome"].value_counts()
     for o in OUTCOMES:
         k = counts.get(o, 0)
         out[f"{o}_rate"] = k / n if n else np.nan
         out[f"{o}_rate_lo"], out[f"{o}_rate_hi"] = wilson_interval(k, n)
-    return pd.Series(out)
+    return pd.Series(out, dtype=object)  # counts print as integers, rates as floats
