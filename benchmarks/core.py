@@ -63,6 +63,15 @@ class Context:
         disable = None if self.progress is None else not self.progress
         return tqdm(items, desc=desc, leave=False, disable=disable)
 
+    def sweep(self, scenarios: list, backend: str):
+        """``trustchain_lab.sweep`` on ``backend``: the model in parallel processes, real
+        Redis one scenario at a time (parallel runs would distort its timings)."""
+        from trustchain_lab import sweep
+
+        if backend == "sim":
+            return sweep(scenarios, "sim", network=self.network(), progress=self.progress)
+        return sweep(scenarios, "redis", redis_url=self.redis_url, jobs=1, progress=self.progress)
+
     def run(self, scenario, backend: str):
         """Run ``scenario`` on ``backend`` ("sim" or "redis") and return its RunResult."""
         from trustchain_lab import run_redis, run_sim

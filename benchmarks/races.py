@@ -45,37 +45,39 @@ def run(ctx: Context) -> SuiteOutput:
         }
         for r in ratios
     ]
-    points = [(r, b) for r in ratios for b in ctx.backends]
-    for r, backend in ctx.bar(points, "race sweep"):
-        sc = Scenario(
-            task="Race",
-            workers=2,
-            claim_delay=Exponential(r * WORK_MEAN),
-            work_time=Exponential(WORK_MEAN),
-            probe_window=2.0,
-            deadline=4.0,
-            requests=sizes[backend],
-            concurrency=8,
-            variant=ctx.variant,
-            seed=ctx.seed,
-        )
-        s = ctx.run(sc, backend).summary()
-        race = s["premature_rate"] + s["excluded_rate"]
-        low, high = wilson_interval(round(race * s["requests"]), s["requests"])
-        rows.append(
-            {
-                "jitter_ratio": r,
-                "backend": ctx.label(backend),
-                "race_rate": race,
-                "race_rate_lo": low,
-                "race_rate_hi": high,
-                "premature_rate": s["premature_rate"],
-                "excluded_rate": s["excluded_rate"],
-                "complete_rate": s["complete_rate"],
-                "latency_p50_s": s["latency_p50_s"],
-                "requests": int(s["requests"]),
-            }
-        )
+    for backend in ctx.backends:
+        scenarios = [
+            Scenario(
+                task="Race",
+                workers=2,
+                claim_delay=Exponential(r * WORK_MEAN),
+                work_time=Exponential(WORK_MEAN),
+                probe_window=2.0,
+                deadline=4.0,
+                requests=sizes[backend],
+                concurrency=8,
+                variant=ctx.variant,
+                seed=ctx.seed,
+            )
+            for r in ratios
+        ]
+        for r, s in zip(ratios, ctx.sweep(scenarios, backend).itertuples(), strict=True):
+            race = s.premature_rate + s.excluded_rate
+            low, high = wilson_interval(round(race * s.requests), s.requests)
+            rows.append(
+                {
+                    "jitter_ratio": r,
+                    "backend": ctx.label(backend),
+                    "race_rate": race,
+                    "race_rate_lo": low,
+                    "race_rate_hi": high,
+                    "premature_rate": s.premature_rate,
+                    "excluded_rate": s.excluded_rate,
+                    "complete_rate": s.complete_rate,
+                    "latency_p50_s": s.latency_p50_s,
+                    "requests": s.requests,
+                }
+            )
     df = pd.DataFrame(rows)
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     for backend, part in df.groupby("backend"):
