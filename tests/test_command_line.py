@@ -108,3 +108,51 @@ async def test_a_closed_line_refuses_commands(make_client):
     with pytest.raises(RedisConnectionError, match="closed"):
         await line.execute("ECHO", "y")
     await client.aclose()
+
+
+async def test_a_command_that_cannot_be_encoded_fails_alone(make_client):
+    client = make_client()
+    line = CommandLine(client.connection_pool)
+    try:
+        first = asyncio.ensure_future(line.execute("ECHO", "leader"))
+        await asyncio.sleep(0)  # it leads; the next three go out as one batch
+        results = await asyncio.gather(
+            line.execute("ECHO", "honest-1"),
+            line.execute("SET", "cl:k\udc80", "x"),  # a lone surrogate: no UTF-8 for it
+            line.execute("ECHO", "honest-2"),
+            return_exceptions=True,
+        )
+        assert await first == b"leader"
+        assert results[0] == b"honest-1" and results[2] == b"honest-2"
+        assert isinstance(results[1], UnicodeEncodeError)
+    finally:
+        await line.close()
+        await client.aclose()
+
+
+SLOW = (  # Redis is busy for 0.3 s
+    "local t0 = redis.call('TIME') repeat local t = redis.call('TIME') "
+    "until (t[1] - t0[1]) * 1e6 + (t[2] - t0[2]) > 300000 return 'slow'"
+)
+
+
+async def test_a_reader_that_gives_up_never_makes_others_commands_run_twice(server):
+    """The leader's batch carries another caller's INCR; the leader is cancelled while
+    reading: the line's task reads the rest on the same connection, sends nothing again."""
+    client = Redis.from_url(server.url)
+    line = CommandLine(client.connection_pool)
+    try:
+        assert await line.execute("ECHO", "warm") == b"warm"
+        leader = asyncio.ensure_future(line.execute("EVAL", SLOW, 0))
+        await asyncio.sleep(0.05)
+        await line.disconnect()  # the leader's batch is sent again, with the INCR
+        other = asyncio.ensure_future(line.execute("INCR", "cl:n"))
+        await asyncio.sleep(0.4)
+        leader.cancel()
+        await asyncio.gather(leader, return_exceptions=True)
+        assert await asyncio.wait_for(other, 10) == 1
+        assert await client.get("cl:n") == b"1"
+    finally:
+        await line.close()
+        await client.flushdb()
+        await client.aclose()

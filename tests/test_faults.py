@@ -271,3 +271,52 @@ async def test_a_drop_after_a_quiet_spell_is_not_taken_for_nobody(make_client):
             await w.close_reader()  # every worker deaf, as after a 40 MB publish
         final = await d.dispatch("Foo", 2, probe_window=0.3, deadline=5)
         assert final.reason == Reason.MISSED_BROADCAST and final.results == []
+
+
+def test_a_reply_that_lands_with_the_deadline_gives_an_answer_not_an_error(server):
+    """The partial is read in the same loop iteration as the request's timeout fires (the
+    loop is busy across the deadline): the pop it queued is given up with the request, and
+    the answer is explicit (found by a review: the pop used to run after abandon())."""
+    import threading
+    import time
+
+    deadline, keys = 1.0, Keys("dl")
+    started, stop, t0 = threading.Event(), threading.Event(), [0.0]
+
+    def worker_thread() -> None:
+        async def work(_request) -> str:  # reply 20 ms before the dispatcher's deadline
+            await asyncio.sleep(max(0.0, t0[0] + deadline - 0.02 - time.monotonic()))
+            return "ok"
+
+        async def serve() -> None:
+            w = Worker(server.url, name="w1", keys=keys)
+            w.on("T", work)
+            async with w:
+                started.set()
+                while not stop.is_set():
+                    await asyncio.sleep(0.01)
+
+        asyncio.run(serve())
+
+    async def one() -> tuple:
+        async with Dispatcher(server.url, keys=keys) as d:
+            loop = asyncio.get_running_loop()
+            t0[0] = time.monotonic()
+            loop.call_later(deadline - 0.05, time.sleep, 0.15)  # busy across the deadline
+            final = await asyncio.wait_for(d.dispatch("T", deadline=deadline), deadline + 5)
+            return final.reason, len(final.partials)
+
+    thread = threading.Thread(target=worker_thread)
+    thread.start()
+    try:
+        assert started.wait(10)
+        answers = [asyncio.run(one()) for _ in range(3)]
+    finally:
+        stop.set()
+        thread.join(10)
+    for reason, partials in answers:  # either the reply made it, or the deadline says so
+        assert (reason, partials) in (
+            (Reason.CLAIMS_DRAINED, 1),
+            (Reason.DEADLINE, 1),
+            (Reason.DEADLINE, 0),
+        )

@@ -113,6 +113,34 @@ def test_messages_of_ours_with_fuzzed_fields_decode_or_raise_message_error_only(
             ).encode(),
             "whitespace",
         ),
+        (  # a lone surrogate: no key can hold it (it used to fail a whole batch of claims)
+            json.dumps(
+                {
+                    "type": "task",
+                    "v": 2,
+                    "task": "T",
+                    "request_id": "x\udc80",
+                    "reply_to": "c",
+                    "variant": "seed",
+                    "claim_ttl": 5,
+                }
+            ).encode(),
+            "UTF-8",
+        ),
+        (
+            json.dumps(
+                {
+                    "type": "task",
+                    "v": 2,
+                    "task": "T",
+                    "request_id": "r",
+                    "reply_to": "c\udc80",
+                    "variant": "seed",
+                    "claim_ttl": 5,
+                }
+            ).encode(),
+            "UTF-8",
+        ),
     ],
 )
 def test_hostile_messages_are_refused_naming_why(data, why):

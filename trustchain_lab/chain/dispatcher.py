@@ -48,6 +48,7 @@ LISTENER_MEMORY = 3.0  # seconds of broadcasts whose receivers say how many list
 # subscriber that leaves costs only this long of missed_broadcast answers
 CLEANUP_WAIT = 1.0  # seconds the clean-up after an answer may take before it is retried
 CLEANUP_LATE = 0.25  # seconds it may take once the deadline has passed
+LATE_PHASE = CLEANUP_LATE + 0.25  # seconds from the deadline to the answer, at most
 CLEANUP_RETRIES = (0.5, 1.0, 2.0, 4.0, 8.0)  # seconds between later attempts; then the TTLs
 T = TypeVar("T")
 
@@ -273,7 +274,13 @@ class Dispatcher(Endpoint):
                         f"Redis did not take the broadcast of {task} within the deadline"
                     ) from None
             self._deadline_fell(flight)
-            return await self._carry_out(flight, request_id, late=True)
+            try:  # the answer and a bounded clean-up: nothing here may wait longer
+                async with asyncio.timeout(LATE_PHASE):
+                    return await self._carry_out(flight, request_id, late=True)
+            except TimeoutError:
+                if flight.answer is not None:
+                    return flight.answer
+                raise Unavailable(f"request {request_id} found no answer at its deadline") from None
         finally:
             flight.stop_timers()
             self._flights.pop(request_id, None)
@@ -314,7 +321,7 @@ class Dispatcher(Endpoint):
         if Redis failed it."""
         try:
             return await step
-        except (RedisError, OSError) as exc:
+        except Exception as exc:  # Redis, the connection, or an argument it cannot carry
             raise Unavailable(f"Redis failed a step: {type(exc).__name__}: {exc}") from exc
 
     @staticmethod
@@ -326,7 +333,10 @@ class Dispatcher(Endpoint):
             flight.commands.appendleft(current)
         if flight.answer is not None or c.done:
             return
-        if c.busy is not None:
+        if c.busy is not None:  # the claim-list command, sent or still queued, is given up
+            kept = [cmd for cmd in flight.commands if not isinstance(cmd, Pop | ReadLength)]
+            flight.commands.clear()
+            flight.commands.extend(kept)
             flight.feed(c.abandon())
         elif flight.deadline_token is not None:
             flight.feed(c.timer(Timer.DEADLINE, flight.deadline_token))

@@ -142,7 +142,7 @@ class Endpoint:
         pool = getattr(self._redis, "connection_pool", None)
         if pool is not None:  # idle ones only: the subscription's own is in use
             await _quietly(pool.disconnect(inuse_connections=False))
-        if self._line is not None:  # a batch out on it now is sent again on a fresh one
+        if self._line is not None and not self._line.busy:  # a busy one finds out itself
             await _quietly(self._line.disconnect())
 
     async def _supervise(self) -> None:

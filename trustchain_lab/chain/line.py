@@ -49,6 +49,7 @@ class CommandLine:
         self._retries = retries
         self._conn: Any = None
         self._queue: deque[_Command] = deque()
+        self._unread: list[_Command] = []  # written, replies not read (a reader gave up)
         self._busy = False  # a caller or the line's task is sending and reading
         self._pump: asyncio.Task[None] | None = None
         self._closed = False
@@ -71,8 +72,14 @@ class CommandLine:
                 self._hand_off()
         return await command.future
 
+    @property
+    def busy(self) -> bool:
+        """Whether a batch is out (its replies not all read)."""
+        return self._busy
+
     async def disconnect(self) -> None:
-        """Drop the connection (e.g. after Redis restarted); the next batch reconnects."""
+        """Drop the connection (e.g. after Redis restarted); the next batch reconnects.
+        Replies not read yet are lost: their commands are sent again (``retries``)."""
         if self._conn is not None:
             await self._conn.disconnect(nowait=True)
 
@@ -89,6 +96,8 @@ class CommandLine:
             self._conn = None
 
     def _fail_all(self, error: BaseException) -> None:
+        self._queue.extendleft(reversed(self._unread))
+        self._unread = []
         while self._queue:
             command = self._queue.popleft()
             if not command.future.done():
@@ -96,7 +105,7 @@ class CommandLine:
 
     def _hand_off(self) -> None:
         """The server stops: the line's task serves what is still queued."""
-        if self._queue and not self._closed:
+        if (self._queue or self._unread) and not self._closed:
             self._pump = asyncio.create_task(self._drain(), name="redis-command-line")
         else:
             self._busy = False
@@ -112,17 +121,26 @@ class CommandLine:
         """Send batches and read their replies while commands are queued (and ``until``
         is not done)."""
         backoff = BACKOFF_FIRST
-        while self._queue and not self._closed and not (until is not None and until.done()):
-            batch = [c for c in self._queue if not c.future.done()]  # skip who gave up
-            self._queue.clear()
+        while (self._queue or self._unread) and not self._closed:
+            if until is not None and until.done():
+                break
+            batch, self._unread = self._unread, []
+            written = bool(batch)  # replies to read before anything is sent
+            if not written:
+                batch = [c for c in self._queue if not c.future.done()]  # skip who gave up
+                self._queue.clear()
             if not batch:
                 continue
             try:
-                await self._send_and_read(batch)
+                await self._exchange(batch, written)
                 backoff = BACKOFF_FIRST
-            except asyncio.CancelledError:  # the serving caller gave up mid-batch: the
-                await self.disconnect()  # stream is out of step; the others' commands
-                self._queue.extendleft(reversed(batch))  # go again on a fresh connection
+            except asyncio.CancelledError:  # the serving caller gave up: the replies it
+                if self._conn is not None and self._conn.is_connected:  # did not read are
+                    self._unread = batch  # read by the line's task, on this connection
+                else:  # cut short while connecting or writing: send it all again (what
+                    for command in batch:  # was written may have run: it counts as a try)
+                        command.attempts += 1
+                    self._queue.extendleft(reversed(batch))
                 raise
             except _BROKEN as exc:
                 await self.disconnect()
@@ -146,27 +164,39 @@ class CommandLine:
         if self._closed:
             self._fail_all(RedisConnectionError("the command line was closed"))
 
-    async def _send_and_read(self, batch: list[_Command]) -> None:
+    async def _exchange(self, batch: list[_Command], written: bool) -> None:
+        """Send ``batch`` (unless ``written``) and read its replies, removing each answered
+        command from ``batch``: what is left in it when this raises is unanswered."""
         conn = self._conn
-        if conn is None:
-            conn = self._conn = self._pool.make_connection()
-            conn.retry = Retry(NoBackoff(), 0)  # one attempt: the retries are ours
-        if not conn.is_connected:
-            await conn.connect()
-        await conn.send_packed_command(
-            conn.pack_commands([c.args for c in batch]), check_health=False
-        )
-        for k, command in enumerate(batch):
-            try:
-                reply = await conn.read_response()
+        if not written:
+            if conn is None:
+                conn = self._conn = self._pool.make_connection()
+                conn.retry = Retry(NoBackoff(), 0)  # one attempt: the retries are ours
+            if not conn.is_connected:
+                await conn.connect()
+            packed = []
+            for command in list(batch):  # each on its own: one that cannot be encoded
+                try:  # fails alone
+                    packed.extend(conn.pack_command(*command.args))
+                except Exception as exc:
+                    batch.remove(command)
+                    if not command.future.done():
+                        command.future.set_exception(exc)
+            if not batch:
+                return
+            await conn.send_packed_command(packed, check_health=False)
+        while batch:
+            command = batch[0]
+            try:  # cancel-safe: an interrupted read resumes where it stopped
+                reply = await conn.read_response(disconnect_on_error=False)
             except ResponseError as exc:  # read whole: the connection stays in step
-                if not command.future.done():
-                    command.future.set_exception(exc)
+                reply = exc
+            del batch[0]
+            if command.future.done():
                 continue
-            except BaseException:
-                del batch[:k]  # those before were answered
-                raise
-            if not command.future.done():
+            if isinstance(reply, ResponseError):
+                command.future.set_exception(reply)
+            else:
                 command.future.set_result(reply)
 
 

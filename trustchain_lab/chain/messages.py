@@ -121,6 +121,15 @@ def _name(obj: dict[str, Any], field: str) -> str:
         raise MessageError(str(exc)) from None
 
 
+def _channel(obj: dict[str, Any], field: str) -> str:
+    value = _field(obj, field, str)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise MessageError(f"field {field!r} cannot be encoded in UTF-8") from None
+    return value
+
+
 def decode(data: bytes | str, max_bytes: int = MAX_MESSAGE_BYTES) -> TaskMessage | PartialMessage:
     """Parse one bus message; raise ``MessageError`` (and nothing else) when it is not one
     of ours, whatever the bytes: too long, not JSON, nested too deep, fields missing or of
@@ -151,7 +160,7 @@ def decode(data: bytes | str, max_bytes: int = MAX_MESSAGE_BYTES) -> TaskMessage
         return TaskMessage(
             task=_name(obj, "task"),
             request_id=_name(obj, "request_id"),
-            reply_to=_field(obj, "reply_to", str),
+            reply_to=_channel(obj, "reply_to"),
             payload=obj.get("payload"),
             variant=variant,
             parent=parent,

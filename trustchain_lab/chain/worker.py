@@ -187,7 +187,7 @@ class Worker(Endpoint):
                 claimed = await self._claims.claim(
                     task, rid, me, msg.claim_ttl, check_open=rules.seals
                 )
-            except RedisError as exc:  # interested, but the dispatcher cannot know: tell it
+            except Exception as exc:  # interested, but the dispatcher cannot know: tell it
                 self.redis_errors += 1
                 log.error("%s: claim on %s/%s failed: %s", me, task, rid, exc)
                 error = f"claim failed: {type(exc).__name__}: {exc}"
