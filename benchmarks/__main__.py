@@ -19,7 +19,9 @@ SUITES = {  # name -> module; each module has TITLE, DESCRIPTION and run(ctx) ->
     "overhead": "benchmarks.overhead",
     "variants": "benchmarks.variants",
     "faults": "benchmarks.faults",
+    "notebooks": "benchmarks.notebooks",
 }
+ON_REQUEST = ("notebooks",)  # run only when named: long, and needs the notebooks extra
 
 
 def _descriptions() -> str:
@@ -49,7 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
         + "\n\nalso: python -m benchmarks compare OLD_DIR NEW_DIR (what changed between "
         "two runs; changes inside both runs' 95 % intervals are marked 'within noise')",
     )
-    run.add_argument("suites", nargs="*", metavar="SUITE", help="suites to run (default: all)")
+    run.add_argument(
+        "suites", nargs="*", metavar="SUITE", help="suites to run (default: all but notebooks)"
+    )
     run.add_argument("--quick", action="store_true", help="small sizes: about two minutes in all")
     from trustchain_lab.protocol import variant_names
 
@@ -121,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from .core import Context, Report, run_metadata
 
-    names = args.suites or list(SUITES)
+    names = args.suites or [s for s in SUITES if s not in ON_REQUEST]
     backends = ("sim", "redis") if args.backend == "both" else (args.backend,)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     label = "-".join(names) if args.suites else "all"
