@@ -61,9 +61,14 @@ def measure(
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(coro)
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:  # inside Jupyter's loop
-        return pool.submit(asyncio.run, coro).result()
+        cal = asyncio.run(coro)
+    else:
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:  # inside Jupyter's loop
+            cal = pool.submit(asyncio.run, coro).result()
+    warning = spread_warning(cal)
+    if warning is not None:
+        warnings.warn(warning, CalibrationWarning, stacklevel=2)
+    return cal
 
 
 async def _ameasure(redis_url: str | None, shared: bool, repeats: int) -> Calibration:
@@ -76,9 +81,22 @@ async def _ameasure(redis_url: str | None, shared: bool, repeats: int) -> Calibr
     return combine(runs)
 
 
+def spread_warning(cal: Calibration) -> str | None:
+    """What to warn about a calibration whose repeats disagreed by more than 25 %."""
+    wide = {k: v for k, v in cal.measured.get("spread", {}).items() if v > SPREAD_WARNING}
+    if not wide or cal.measured.get("repeats", 1) < 2:
+        return None
+    listed = ", ".join(f"{k} {v:.0%}" for k, v in wide.items())
+    return (
+        f"calibration: {cal.measured['repeats']} repeats disagree by more than "
+        f"{SPREAD_WARNING:.0%} on {listed} (the machine is busy or noisy; the model takes "
+        "the medians, and its timings carry that uncertainty)"
+    )
+
+
 def combine(runs: list[Calibration]) -> Calibration:
-    """One calibration from repeated ones: the median of every figure, and its spread;
-    a ``CalibrationWarning`` names the figures that varied by more than 25 %."""
+    """One calibration from repeated ones: the median of every figure, and its spread
+    ((max - min) / median)."""
     figures = [k for k, v in runs[0].measured.items() if isinstance(v, float)]
     median = {k: float(np.median([r.measured[k] for r in runs])) for k in figures}
     spread = {
@@ -93,16 +111,6 @@ def combine(runs: list[Calibration]) -> Calibration:
         client_cost=float(np.median([n.client_cost for n in nets])),
         shared_client_cpu=nets[0].shared_client_cpu,
     )
-    wide = {k: v for k, v in spread.items() if v > SPREAD_WARNING}
-    if wide and len(runs) > 1:
-        listed = ", ".join(f"{k} {v:.0%}" for k, v in wide.items())
-        warnings.warn(
-            f"calibration: {len(runs)} repeats disagree by more than "
-            f"{SPREAD_WARNING:.0%} on {listed} (the machine is busy or noisy; the model "
-            "takes the medians, and its timings carry that uncertainty)",
-            CalibrationWarning,
-            stacklevel=4,
-        )
     measured = {**runs[0].measured, **median, "spread": spread, "repeats": len(runs)}
     return Calibration(network, measured)
 
