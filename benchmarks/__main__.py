@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "suites", nargs="*", metavar="SUITE", help="suites to run (default: all but notebooks)"
     )
-    run.add_argument("--quick", action="store_true", help="small sizes: about four minutes in all")
+    run.add_argument("--quick", action="store_true", help="small sizes: about three minutes in all")
     from trustchain_lab.protocol import variant_names
 
     run.add_argument(
