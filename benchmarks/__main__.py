@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Measure Trust Chain on real Redis and in the SimPy model.",
         epilog=_descriptions()
         + "\n\nalso: python -m benchmarks compare OLD_DIR NEW_DIR (what changed between "
-        "two runs; changes inside both runs' 95 % intervals are marked 'within noise')",
+        "two runs; a change inside either run's 95 % interval is marked 'within noise')",
     )
     run.add_argument(
         "suites", nargs="*", metavar="SUITE", help="suites to run (default: all but notebooks)"
@@ -80,8 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
         "compare",
         prog="python -m benchmarks compare",
         help="what changed between two runs, figure by figure",
-        description="What changed between two runs, figure by figure; a change inside "
-        "both runs' 95 % intervals is marked 'within noise'.",
+        description="What changed between two runs, figure by figure; a change is real only "
+        "when each run's value lies outside the other run's 95 % interval, else 'within noise'.",
     )
     compare.add_argument("old", type=Path, help="an earlier run folder")
     compare.add_argument("new", type=Path, help="a later run folder")

@@ -45,9 +45,14 @@ def _verdict(old: Any, new: Any, old_iv: tuple | None, new_iv: tuple | None) -> 
     change = _relative(old, new)
     if old_iv is None or new_iv is None or not _numeric(*old_iv, *new_iv):
         return f"{change}  (no interval)" if change != "unchanged" else change
-    if any(math.isnan(b) for b in (*old_iv, *new_iv)):
-        return f"{change}  (interval incomplete)"
-    outside = not old_iv[0] <= new <= old_iv[1] and not new_iv[0] <= old <= new_iv[1]
+    if any(math.isnan(v) for v in (old, new)):
+        return f"{change}  (no value)"
+    # a NaN bound: too few requests to bound that tail, so the interval is open that side
+    (a_lo, a_hi), (b_lo, b_hi) = (
+        (-math.inf if math.isnan(lo) else lo, math.inf if math.isnan(hi) else hi)
+        for lo, hi in (old_iv, new_iv)
+    )
+    outside = not a_lo <= new <= a_hi and not b_lo <= old <= b_hi
     return f"{change}  {'outside both intervals' if outside else 'within noise'}"
 
 

@@ -237,13 +237,13 @@ def error_bars(ax, x, y, low, high, **style) -> None:
 
 def _spread(measured: dict[str, Any]) -> str:
     """How much a calibration's repeats disagreed, in words."""
-    spread = measured.get("spread") or {}
+    from trustchain_lab.calibration import WATCHED
+
+    spread = {k: v for k, v in (measured.get("spread") or {}).items() if k in WATCHED}
     if not spread:
         return "measured once"
-    worst = max(spread, key=spread.get)
-    return (
-        f"medians of {measured.get('repeats')} repeats; the widest spread, "
-        f"(max - min) / median, {spread[worst]:.0%} on {worst}"
+    return f"medians of {measured.get('repeats')} repeats; spread, (max - min) / median: " + (
+        ", ".join(f"{k} {v:.0%}" for k, v in spread.items())
     )
 
 

@@ -55,10 +55,10 @@ def execute(name: str, *, quick: bool, workdir: Path, redis_url: str | None = No
     error of the first cell that failed (None if none did)."""
     import nbformat
     from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
     book = nbformat.read(FOLDER / f"{name}.ipynb", as_version=4)
-    if quick:
+    if quick and name in QUICK:  # a notebook without quick parameters runs as saved
         for cell in book.cells:
             if "parameters" in cell.metadata.get("tags", []):
                 cell.source = QUICK[name]
@@ -75,8 +75,10 @@ def execute(name: str, *, quick: bool, workdir: Path, redis_url: str | None = No
             resources={"metadata": {"path": str(workdir)}},
         )
         client.execute()
-    except CellExecutionError as exc:
-        error = str(exc).strip().splitlines()[-1][:300]
+    except CellExecutionError as exc:  # the failing cell's error, without colour codes
+        error = f"{exc.ename}: {exc.evalue}"[:300]
+    except (CellTimeoutError, DeadKernelError) as exc:
+        error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:200]}"
     finally:
         for key, value in saved.items():
             if value is None:

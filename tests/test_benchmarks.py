@@ -191,6 +191,8 @@ def suite_with_interval(value, low, high):
         ((0.20, 0.15, 0.26), (0.24, 0.18, 0.30), "within noise"),  # each inside the other's
         ((0.20, 0.15, 0.26), (0.30, 0.24, 0.37), "outside both intervals"),
         ((0.20, 0.12, 0.30), (0.28, 0.25, 0.31), "within noise"),  # only new in the old's
+        ((0.90, 0.85, float("nan")), (0.50, 0.40, 0.60), "outside both intervals"),  # a tail
+        ((0.50, 0.40, float("nan")), (0.90, 0.85, 0.95), "within noise"),  # open upwards
     ],
 )
 def test_compare_marks_changes_within_noise(fake_suites, tmp_path, capsys, old, new, verdict):
@@ -206,3 +208,4 @@ def test_compare_marks_changes_within_noise(fake_suites, tmp_path, capsys, old, 
     assert lines["bare"].endswith("(no interval)")
     report = (run_folder(tmp_path / "b") / "report.md").read_text()
     assert f"| noisy | rate | {new[0]:.4g} | [{new[1]:.4g}, {new[2]:.4g}] |" in report
+    # a NaN bound: too few requests to bound that tail, so the interval is open that side

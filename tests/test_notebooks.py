@@ -45,3 +45,12 @@ def test_the_notebooks_suite_writes_executed_and_rendered_copies(monkeypatch, tm
     assert "<html" in html and "sequenceDiagram" in html
     assert "data:image/png;base64" in html  # the figures are in the page
     assert nbformat.read(tmp_path / "notebooks" / "01_tour.ipynb", as_version=4).cells
+
+
+def test_a_failing_notebook_is_reported_in_one_clean_line(monkeypatch, tmp_path):
+    book = nbformat.v4.new_notebook()
+    book.cells = [nbformat.v4.new_markdown_cell("# toy"), nbformat.v4.new_code_cell("1 / 0")]
+    nbformat.write(book, tmp_path / "toy.ipynb")
+    monkeypatch.setattr(suite, "FOLDER", tmp_path)
+    _, error = suite.execute("toy", quick=True, workdir=tmp_path)  # no quick parameters
+    assert error == "ZeroDivisionError: division by zero"  # no terminal colour codes

@@ -73,3 +73,25 @@ def test_bad_input_is_refused_in_one_line():
         tl.sweep([BASE], "rabbit")
     with pytest.raises(ValueError, match="jobs must be an int >= 1"):
         tl.sweep([BASE], jobs=0)
+
+
+def test_scalar_axes_and_a_script_without_a_main_guard_get_one_line_errors(tmp_path):
+    import subprocess
+    import sys
+
+    with pytest.raises(ValueError, match="axis 'variant' must be a list of values"):
+        tl.grid(BASE, variant="sealed")
+    with pytest.raises(TypeError, match="network must be a Network"):
+        tl.sweep([BASE], network="fast")
+    assert len(tl.sweep(BASE, jobs=1, progress=False)) == 1  # a lone scenario is a sweep
+    script = tmp_path / "noguard.py"
+    script.write_text(
+        "import trustchain_lab as tl\n"
+        "sc = tl.Scenario(workers=2, requests=5)\n"
+        "tl.sweep(tl.grid(sc, workers=[2, 3]), jobs=2, progress=False)\n"
+    )
+    run = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert run.returncode != 0
+    assert "if __name__ == '__main__'" in run.stderr.strip().splitlines()[-1]

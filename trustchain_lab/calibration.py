@@ -50,13 +50,19 @@ def calibrate(
     """Measure a Redis (``run_redis``'s resolution rules) ``repeats`` times and return the
     ``Network`` fitted to the median of each figure; warns (``CalibrationWarning``) when the
     round trip's or the client cost's spread over the repeats exceeds 25 %."""
-    return measure(redis_url, shared_client_cpu=shared_client_cpu, repeats=repeats).network
+    return _measure_repeated(redis_url, shared_client_cpu, repeats, stacklevel=3).network
 
 
 def measure(
     redis_url: str | None = None, *, shared_client_cpu: bool = True, repeats: int = REPEATS
 ) -> Calibration:
     """``calibrate`` with the raw figures: round trip, client cost, server costs, spread."""
+    return _measure_repeated(redis_url, shared_client_cpu, repeats, stacklevel=3)
+
+
+def _measure_repeated(
+    redis_url: str | None, shared_client_cpu: bool, repeats: int, stacklevel: int
+) -> Calibration:
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
         raise ValueError(f"repeats must be an int >= 1, got {repeats!r}")
     coro = _ameasure(redis_url, shared_client_cpu, repeats)
@@ -69,7 +75,7 @@ def measure(
             cal = pool.submit(asyncio.run, coro).result()
     warning = spread_warning(cal)
     if warning is not None:
-        warnings.warn(warning, CalibrationWarning, stacklevel=2)
+        warnings.warn(warning, CalibrationWarning, stacklevel=stacklevel)  # the caller's line
     return cal
 
 

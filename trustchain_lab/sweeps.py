@@ -15,6 +15,7 @@ import itertools
 import multiprocessing
 import os
 from collections.abc import Iterable, Sequence
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 import pandas as pd
@@ -34,6 +35,9 @@ def grid(base: Scenario, **axes: Sequence[Any]) -> list[Scenario]:
     unknown = sorted(set(axes) - fields)
     if unknown:
         raise ValueError(f"not Scenario fields: {', '.join(unknown)}")
+    for name, values in axes.items():
+        if isinstance(values, str | bytes) or not hasattr(values, "__len__"):
+            raise ValueError(f"axis {name!r} must be a list of values, got {values!r}")
     empty = [name for name, values in axes.items() if len(values) == 0]
     if empty:
         raise ValueError(f"axes with no values: {', '.join(empty)}")
@@ -66,11 +70,13 @@ def sweep(
     """Run every scenario on ``backend`` and return one row per scenario, in their order.
 
     ``jobs``: processes to use (default: one per CPU for ``"sim"``; 1 for ``"redis"``, whose
-    timings parallel runs would distort); ``jobs=1`` runs in this process. ``executor``:
+    timings parallel runs would distort); ``jobs=1`` runs in this process. Worker processes
+    are spawned and re-run a script's top level: call ``sweep`` under
+    ``if __name__ == "__main__":`` in a script (a notebook needs nothing). ``executor``:
     run on it instead (``jobs`` is then ignored). ``network`` is the model's (sim);
     ``redis_url`` the Redis to use (redis; default as ``run_redis``).
     """
-    items = list(scenarios)
+    items = [scenarios] if isinstance(scenarios, Scenario) else list(scenarios)
     if not items:
         raise ValueError("no scenarios to run")
     bad = [type(s).__name__ for s in items if not isinstance(s, Scenario)]
@@ -80,6 +86,10 @@ def sweep(
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
         raise ValueError(f"jobs must be an int >= 1, got {jobs!r}")
+    if network is not None and not isinstance(network, Network):
+        raise TypeError(f"network must be a Network, got {type(network).__name__}")
+    if executor is not None and not isinstance(executor, concurrent.futures.Executor):
+        raise TypeError(f"executor must be a concurrent.futures.Executor, got {executor!r}")
     if backend == "redis" and redis_url is None:
         from .target import check_reachable, redis_target
 
@@ -100,7 +110,7 @@ def sweep(
     rows: list[dict[str, Any] | None] = [None] * len(items)
     bar = _bar(len(items), progress, backend)
     try:
-        if executor is None and jobs == 1:
+        if executor is None and min(jobs, len(items)) == 1:
             for k, sc in enumerate(items):
                 rows[k] = run_one(sc, backend, target)
                 bar.update()
@@ -116,6 +126,12 @@ def sweep(
                 for done in concurrent.futures.as_completed(futures):
                     rows[futures[done]] = done.result()
                     bar.update()
+            except BrokenProcessPool:
+                raise RuntimeError(
+                    "a sweep worker process died: in a script, call sweep() under "
+                    "`if __name__ == '__main__':` (worker processes re-run the script's top "
+                    "level), or pass jobs=1"
+                ) from None
             finally:
                 if own:
                     pool.shutdown(cancel_futures=True)
