@@ -360,7 +360,8 @@ def summarize(requests: pd.DataFrame) -> pd.Series:
 
     Latency quantiles in seconds, each with its 95 % interval (``latency_p50_s_lo`` / ``_hi``,
     ``quantile_interval``); every outcome rate with its 95 % Wilson interval
-    (``<outcome>_rate_lo`` / ``_hi``)."""
+    (``<outcome>_rate_lo`` / ``_hi``). The Series has dtype ``object`` so that the request
+    count prints as an integer; ``.astype(float)`` gives one numpy ufuncs take."""
     lat = requests["latency"].dropna().to_numpy()
     n = len(requests)
     out: dict[str, float] = {"requests": int(n)}
