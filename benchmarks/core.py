@@ -225,6 +225,35 @@ def headline_with_interval(name: str, value: float, low: float, high: float) -> 
     return {name: float(value), f"{name}_lo": float(low), f"{name}_hi": float(high)}
 
 
+CLOSED_FORM = "closed form"  # the backend label of a closed form's rows: exact, no interval
+
+
+def _with_bounds(df: pd.DataFrame, figure: str, scale: float):
+    """(backend, value, low, high) of each row, times ``scale``."""
+    columns = (df[figure], df[f"{figure}_lo"], df[f"{figure}_hi"])
+    for backend, *values in zip(df["backend"], *columns, strict=True):
+        yield backend, *(v * scale for v in values)
+
+
+def figure_text(df: pd.DataFrame, figure: str, scale: float = 1.0) -> list[str]:
+    """``figure`` of each row as text (times ``scale``): a closed form's value alone, a
+    measured one with its 95 % interval (columns ``<figure>_lo`` / ``_hi``)."""
+    return [
+        f"{v:.4g}" if b == CLOSED_FORM else with_interval(v, lo, hi)
+        for b, v, lo, hi in _with_bounds(df, figure, scale)
+    ]
+
+
+def headline_figures(df: pd.DataFrame, name: str, figure: str, scale: float = 1.0) -> dict:
+    """A headline per row, ``name.format(backend=…)``: a closed form's value alone, a
+    measured one with its 95 % interval."""
+    out: dict[str, float] = {}
+    for b, v, lo, hi in _with_bounds(df, figure, scale):
+        key = name.format(backend=b)
+        out.update({key: float(v)} if b == CLOSED_FORM else headline_with_interval(key, v, lo, hi))
+    return out
+
+
 def error_bars(ax, x, y, low, high, **style) -> None:
     """Points with their 95 % intervals (bounds that are NaN are drawn as none)."""
     import numpy as np
@@ -283,7 +312,7 @@ def markdown_table(df: pd.DataFrame, floatfmt: str = ".4g") -> str:
 
 
 STYLE = {  # backend -> matplotlib keyword arguments, the same in every figure
-    "closed form": {"linestyle": "-", "marker": "", "alpha": 0.7},
+    CLOSED_FORM: {"linestyle": "-", "marker": "", "alpha": 0.7},
     "sim": {"linestyle": "--", "marker": "o", "markersize": 4},
     "redis": {"linestyle": ":", "marker": "x", "markersize": 6},
     "fakeredis": {"linestyle": ":", "marker": "x", "markersize": 6},

@@ -21,6 +21,7 @@ import numpy as np
 from redis.asyncio import Redis
 
 from trustchain_lab.chain import Dispatcher, Keys, Worker
+from trustchain_lab.protocol import variant as protocol_variant
 
 from . import floor
 
@@ -63,8 +64,6 @@ async def start_chain(url: str, workers: int, variant: str) -> System:
     d = Dispatcher(url, name="gateway", keys=keys)
     ends.append(d)
     await asyncio.gather(*(e.start() for e in ends))
-    from trustchain_lab.protocol import variant as protocol_variant
-
     rules = protocol_variant(variant)
     expect = workers if rules.needs_expect else None
 

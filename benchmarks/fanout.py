@@ -14,15 +14,16 @@ from trustchain_lab import Exponential, Scenario
 from trustchain_lab.analytic import max_exponential_mean, max_exponential_quantile
 
 from .core import (
+    CLOSED_FORM,
     STYLE,
     Context,
     SuiteOutput,
     error_bars,
-    headline_with_interval,
+    figure_text,
+    headline_figures,
     markdown_table,
     readable_log_axis,
     save_figure,
-    with_interval,
 )
 
 TITLE = "Fan-out scaling: latency, races and Redis round trips vs workers"
@@ -45,7 +46,7 @@ def run(ctx: Context) -> SuiteOutput:
         rows.append(
             {
                 "workers": n,
-                "backend": "closed form",
+                "backend": CLOSED_FORM,
                 "latency_mean": max_exponential_mean(WORK_MEAN, n),
                 **{
                     f"latency_p{q}_s": max_exponential_quantile(WORK_MEAN, n, q / 100)
@@ -90,12 +91,12 @@ def run(ctx: Context) -> SuiteOutput:
     for backend, part in df.groupby("backend"):
         for col, colour in colours.items():
             style = {"color": colour, "label": f"{col.split('_')[1]} {backend}", **STYLE[backend]}
-            if backend == "closed form":
+            if backend == CLOSED_FORM:
                 left.plot(part["workers"], part[col] * 1e3, **style)
             else:  # with the quantile's 95 % interval
                 ms = [part[f"{col}{end}"] * 1e3 for end in ("", "_lo", "_hi")]
                 error_bars(left, part["workers"], *ms, **style)
-        if backend != "closed form":
+        if backend != CLOSED_FORM:
             right.plot(
                 part["workers"], part["commands_per_request"], label=backend, **STYLE[backend]
             )
@@ -121,24 +122,13 @@ def run(ctx: Context) -> SuiteOutput:
     df = df.sort_values(["workers", "backend"], ignore_index=True)
     table = df[["workers", "backend"]].copy()
     for q in (50, 99):  # ms, with the 95 % interval where measured
-        v, lo, hi = (df[f"latency_p{q}_s{e}"] * 1e3 for e in ("", "_lo", "_hi"))
-        table[f"p{q} (ms)"] = [
-            f"{x:.3g}" if b == "closed form" else with_interval(x, low, high)
-            for x, low, high, b in zip(v, lo, hi, df["backend"], strict=True)
-        ]
+        table[f"p{q} (ms)"] = figure_text(df, f"latency_p{q}_s", 1e3)
     table["premature_rate"] = df["premature_rate"]
     table["commands / request"] = df["commands_per_request"]
-    headline: dict[str, float] = {}
-    for r in df[df["workers"] == max(ns)].itertuples(index=False):
-        name = f"latency_p99_ms_N{max(ns)}_{r.backend}"
-        if r.backend == "closed form":
-            headline[name] = float(r.latency_p99_s * 1e3)
-        else:
-            headline.update(
-                headline_with_interval(
-                    name, r.latency_p99_s * 1e3, r.latency_p99_s_lo * 1e3, r.latency_p99_s_hi * 1e3
-                )
-            )
+    widest = df[df["workers"] == max(ns)]
+    headline = headline_figures(
+        widest, f"latency_p99_ms_N{max(ns)}_{{backend}}", "latency_p99_s", 1e3
+    )
     md = (
         f"Variant `{ctx.variant}`. "
         f"Claim delay Exponential(1 ms), work Exponential({WORK_MEAN * 1e3:.0f} ms), one "

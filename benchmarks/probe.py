@@ -14,12 +14,13 @@ from trustchain_lab import Const, Exponential, LogNormal, Scenario, Uniform
 from trustchain_lab.analytic import probe_miss_probability
 
 from .core import (
+    CLOSED_FORM,
     STYLE,
     Context,
     SuiteOutput,
     error_bars,
-    headline_with_interval,
-    interval_columns,
+    figure_text,
+    headline_figures,
     markdown_table,
     readable_log_axis,
     requests_for,
@@ -68,7 +69,7 @@ def run(ctx: Context) -> SuiteOutput:
             {
                 "claim_delay": name,
                 "window": w,
-                "backend": "closed form",
+                "backend": CLOSED_FORM,
                 "probe_miss_rate": probe_miss_probability(dists[name], w, WORKERS, INTEREST),
             }
         )
@@ -84,7 +85,7 @@ def run(ctx: Context) -> SuiteOutput:
                 "window": w,
                 "backend": ctx.label(backend),
                 "requests": len(top),
-                **{k: s[f"probe_miss_rate{k[15:]}"] for k in MISS_COLUMNS},
+                **{k: s[k] for k in MISS_COLUMNS},
                 "empty_latency_mean_s": empty.mean(),
                 "latency_p50_s": s["latency_p50_s"],
             }
@@ -96,7 +97,7 @@ def run(ctx: Context) -> SuiteOutput:
     for (name, backend), part in df.groupby(["claim_delay", "backend"]):
         kw = {**STYLE[backend], "color": colours[name]}
         label = f"{name}, {backend}"
-        if backend == "closed form":
+        if backend == CLOSED_FORM:
             left.plot(part["window"], part["probe_miss_rate"], label=label, **kw)
             continue
         error_bars(left, part["window"], *(part[k] for k in MISS_COLUMNS), label=label, **kw)
@@ -125,21 +126,13 @@ def run(ctx: Context) -> SuiteOutput:
     right.legend(fontsize="x-small")
     figure = save_figure(fig, ctx, "probe.png")
 
-    measured = df["backend"] != "closed form"
-    df["shown"] = df["probe_miss_rate"].map("{:.3g}".format)
-    df.loc[measured, "shown"] = interval_columns(df[measured], "probe_miss_rate")
+    df["shown"] = figure_text(df, "probe_miss_rate")
     wide = df.pivot_table(
         index=["claim_delay", "window"], columns="backend", values="shown", aggfunc="first"
     ).reset_index()
     df = df.drop(columns="shown")
-    headline = {}
-    ref = df[(df["claim_delay"] == REFERENCE) & (df["window"] == 0.5)]
-    for r in ref.itertuples(index=False):
-        name = f"probe_miss_rate_at_0.5s_{r.backend}"
-        if r.backend == "closed form":
-            headline[name] = float(r.probe_miss_rate)
-        else:
-            headline.update(headline_with_interval(name, *(getattr(r, k) for k in MISS_COLUMNS)))
+    reference = df[(df["claim_delay"] == REFERENCE) & (df["window"] == 0.5)]
+    headline = headline_figures(reference, "probe_miss_rate_at_0.5s_{backend}", "probe_miss_rate")
     md = (
         f"Variant `{ctx.variant}`. "
         f"{WORKERS} workers, each interested with probability {INTEREST}, work 5 ms; "

@@ -14,12 +14,13 @@ from trustchain_lab import Exponential, Scenario, wilson_interval
 from trustchain_lab.analytic import two_worker_race_probability
 
 from .core import (
+    CLOSED_FORM,
     STYLE,
     Context,
     SuiteOutput,
     error_bars,
-    headline_with_interval,
-    interval_columns,
+    figure_text,
+    headline_figures,
     markdown_table,
     requests_for,
     save_figure,
@@ -40,7 +41,7 @@ def run(ctx: Context) -> SuiteOutput:
     rows = [
         {
             "jitter_ratio": r,
-            "backend": "closed form",
+            "backend": CLOSED_FORM,
             "race_rate": two_worker_race_probability(r * WORK_MEAN, WORK_MEAN),
         }
         for r in ratios
@@ -81,7 +82,7 @@ def run(ctx: Context) -> SuiteOutput:
     df = pd.DataFrame(rows)
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     for backend, part in df.groupby("backend"):
-        if backend == "closed form":
+        if backend == CLOSED_FORM:
             ax.plot(part["jitter_ratio"], part["race_rate"], label=backend, **STYLE[backend])
         else:
             error_bars(
@@ -99,20 +100,13 @@ def run(ctx: Context) -> SuiteOutput:
     )
     ax.legend()
     figure = save_figure(fig, ctx, "races.png")
-    measured = df["backend"] != "closed form"
-    df["shown"] = df["race_rate"].map("{:.3g}".format)
-    df.loc[measured, "shown"] = interval_columns(df[measured], "race_rate")
+    df["shown"] = figure_text(df, "race_rate")
     wide = df.pivot_table(
         index="jitter_ratio", columns="backend", values="shown", aggfunc="first"
     ).reset_index()
     df = df.drop(columns="shown")
-    headline: dict[str, float] = {}
-    for r in df[df["jitter_ratio"] == 0.5].itertuples(index=False):
-        name = f"race_rate_a/b=0.5_{r.backend}"
-        if r.backend == "closed form":
-            headline[name] = float(r.race_rate)
-        else:
-            headline.update(headline_with_interval(name, *(getattr(r, k) for k in RACE_COLUMNS)))
+    reference = df[df["jitter_ratio"] == 0.5]
+    headline = headline_figures(reference, "race_rate_a/b=0.5_{backend}", "race_rate")
     md = (
         f"Variant `{ctx.variant}`. A race leaves a late claimer out of the answer: "
         "`premature` in `seed` (silently), `excluded` in `sealed` (refused before it "

@@ -20,6 +20,7 @@ from trustchain_lab.analytic import probe_miss_probability, two_worker_grace_rac
 from trustchain_lab.trace import wilson_interval
 
 from .core import (
+    CLOSED_FORM,
     STYLE,
     Context,
     SuiteOutput,
@@ -100,7 +101,7 @@ def run(ctx: Context) -> SuiteOutput:
             "sweep": "interest",
             "x": p,
             "variant": v,
-            "backend": "closed form",
+            "backend": CLOSED_FORM,
             "probe_miss_rate": probe_miss_probability(Exponential(CLAIM_MEAN), PROBE_WINDOW, 4, p),
         }
         for p in interests
@@ -111,7 +112,7 @@ def run(ctx: Context) -> SuiteOutput:
     figure = plot(df, ctx, names)
     grace_figure = plot_grace(grace, ctx)
 
-    ref = df[(df["sweep"] == "interest") & (df["x"] == 0.5) & (df["backend"] != "closed form")]
+    ref = df[(df["sweep"] == "interest") & (df["x"] == 0.5) & (df["backend"] != CLOSED_FORM)]
     headline = {}
     for r in ref.itertuples(index=False):
         headline.update(
@@ -148,12 +149,12 @@ def run(ctx: Context) -> SuiteOutput:
             ]
         ]
     )
-    measured = grace[grace["backend"] != "closed form"].assign(
+    measured = grace[grace["backend"] != CLOSED_FORM].assign(
         premature=lambda g: interval_columns(g, "premature_rate")
     )
     grace_table = measured.pivot(index="grace_ms", columns="backend", values="premature")
-    closed = grace[grace["backend"] == "closed form"].set_index("grace_ms")["premature_rate"]
-    grace_table.insert(0, "closed form", closed)
+    closed = grace[grace["backend"] == CLOSED_FORM].set_index("grace_ms")["premature_rate"]
+    grace_table.insert(0, CLOSED_FORM, closed)
     grace_table = grace_table.reset_index()
     guarantees = "\n".join(f"- `{v.name}`: {v.guarantee}" for v in variants())
     md = (
@@ -194,7 +195,7 @@ def grace_sweep(ctx: Context) -> pd.DataFrame:
             "sweep": "grace",
             "grace_ms": g * 1e3,
             "variant": "seed",
-            "backend": "closed form",
+            "backend": CLOSED_FORM,
             "premature_rate": two_worker_grace_race_probability(GRACE_CLAIM, GRACE_WORK, g),
         }
         for g in graces
@@ -240,7 +241,7 @@ SWEEPS = (("interest", "interest probability (N = 4)"), ("workers", "workers N (
 
 def plot(df: pd.DataFrame, ctx: Context, names: list[str]) -> str:
     fig, axes = plt.subplots(len(SWEEPS), len(PANELS), figsize=(16, 7.5))
-    measured = df[df["backend"] != "closed form"]
+    measured = df[df["backend"] != CLOSED_FORM]
     for row, (sweep, xlabel) in enumerate(SWEEPS):
         part = measured[measured["sweep"] == sweep]
         for col, (figure, label, scale, interval) in enumerate(PANELS):
@@ -254,7 +255,7 @@ def plot(df: pd.DataFrame, ctx: Context, names: list[str]) -> str:
                     low, high = line[f"{figure}_lo"], line[f"{figure}_hi"]
                     ax.fill_between(line["x"], low, high, color=style["color"], alpha=0.12)
             if sweep == "interest" and figure == "silent_wrong_rate":
-                cf = df[(df["sweep"] == "interest") & (df["backend"] == "closed form")]
+                cf = df[(df["sweep"] == "interest") & (df["backend"] == CLOSED_FORM)]
                 ax.plot(
                     cf["x"],
                     cf["probe_miss_rate"],
@@ -292,7 +293,7 @@ def plot_grace(grace: pd.DataFrame, ctx: Context) -> str:
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     for backend, part in grace.groupby("backend"):
         ax.plot(part["grace_ms"], part["premature_rate"], label=backend, **STYLE[backend])
-        if backend != "closed form":
+        if backend != CLOSED_FORM:
             ax.fill_between(
                 part["grace_ms"], part["premature_rate_lo"], part["premature_rate_hi"], alpha=0.12
             )

@@ -100,7 +100,7 @@ def test_fakeredis_runs_say_that_real_timings_are_missing(tmp_path, capsys):
     assert "note: no Redis found" in capsys.readouterr().err  # on the console too
     report = (run_folder(tmp_path) / "report.md").read_text()
     assert "real-Redis timings are missing" in report
-    assert "| 0.5 | 0.333 |" in report  # the closed form for a/b = 0.5
+    assert "| 0.5 | 0.3333 |" in report  # the closed form for a/b = 0.5
 
 
 def fake_suite(name, value=1.0, interrupt=False, fail=None):

@@ -11,53 +11,44 @@ from redis.exceptions import ResponseError
 from trustchain_lab.chain import CommandLine
 
 
-async def test_concurrent_commands_get_their_own_replies_in_one_connection(make_client):
+@pytest.fixture
+async def line(make_client):
+    """A command line on a fresh client of each backend; closed and emptied after."""
     client = make_client()
     line = CommandLine(client.connection_pool)
-    try:
-        replies = await asyncio.gather(*(line.execute("ECHO", f"m{i}") for i in range(300)))
-        assert replies == [f"m{i}".encode() for i in range(300)]
-        assert await line.execute("RPUSH", "cl:list", "a", "b") == 2
-        assert await line.execute("LRANGE", "cl:list", 0, -1) == [b"a", b"b"]
-    finally:
-        await line.close()
-        await client.flushdb()
-        await client.aclose()
+    yield line
+    await line.close()
+    await client.flushdb()
+    await client.aclose()
 
 
-async def test_an_error_reply_fails_its_caller_only(make_client):
-    client = make_client()
-    line = CommandLine(client.connection_pool)
-    try:
-        await line.execute("SET", "cl:s", "x")
-        results = await asyncio.gather(
-            line.execute("ECHO", "before"),
-            line.execute("LPUSH", "cl:s", "y"),  # WRONGTYPE
-            line.execute("ECHO", "after"),
-            return_exceptions=True,
-        )
-        assert results[0] == b"before" and results[2] == b"after"
-        assert isinstance(results[1], ResponseError)
-    finally:
-        await line.close()
-        await client.flushdb()
-        await client.aclose()
+async def test_concurrent_commands_get_their_own_replies_in_one_connection(line):
+    replies = await asyncio.gather(*(line.execute("ECHO", f"m{i}") for i in range(300)))
+    assert replies == [f"m{i}".encode() for i in range(300)]
+    assert await line.execute("RPUSH", "cl:list", "a", "b") == 2
+    assert await line.execute("LRANGE", "cl:list", 0, -1) == [b"a", b"b"]
 
 
-async def test_a_caller_that_gives_up_leaves_the_others_in_step(make_client):
-    client = make_client()
-    line = CommandLine(client.connection_pool)
-    try:
-        doomed = asyncio.ensure_future(line.execute("ECHO", "gone"))
-        kept = asyncio.ensure_future(line.execute("ECHO", "kept"))
-        await asyncio.sleep(0)
-        doomed.cancel()
-        assert await kept == b"kept"
-        assert await line.execute("ECHO", "next") == b"next"
-        assert doomed.cancelled() or doomed.result() == b"gone"  # fakeredis may answer first
-    finally:
-        await line.close()
-        await client.aclose()
+async def test_an_error_reply_fails_its_caller_only(line):
+    await line.execute("SET", "cl:s", "x")
+    results = await asyncio.gather(
+        line.execute("ECHO", "before"),
+        line.execute("LPUSH", "cl:s", "y"),  # WRONGTYPE
+        line.execute("ECHO", "after"),
+        return_exceptions=True,
+    )
+    assert results[0] == b"before" and results[2] == b"after"
+    assert isinstance(results[1], ResponseError)
+
+
+async def test_a_caller_that_gives_up_leaves_the_others_in_step(line):
+    doomed = asyncio.ensure_future(line.execute("ECHO", "gone"))
+    kept = asyncio.ensure_future(line.execute("ECHO", "kept"))
+    await asyncio.sleep(0)
+    doomed.cancel()
+    assert await kept == b"kept"
+    assert await line.execute("ECHO", "next") == b"next"
+    assert doomed.cancelled() or doomed.result() == b"gone"  # fakeredis may answer first
 
 
 async def test_a_caller_cancelled_while_it_reads_hands_the_others_on(server):
@@ -100,34 +91,25 @@ async def test_commands_go_on_after_a_restart_and_fail_while_redis_is_down(serve
         await client.aclose()
 
 
-async def test_a_closed_line_refuses_commands(make_client):
-    client = make_client()
-    line = CommandLine(client.connection_pool)
+async def test_a_closed_line_refuses_commands(line):
     await line.execute("ECHO", "x")
     await line.close()
     with pytest.raises(RedisConnectionError, match="closed"):
         await line.execute("ECHO", "y")
-    await client.aclose()
 
 
-async def test_a_command_that_cannot_be_encoded_fails_alone(make_client):
-    client = make_client()
-    line = CommandLine(client.connection_pool)
-    try:
-        first = asyncio.ensure_future(line.execute("ECHO", "leader"))
-        await asyncio.sleep(0)  # it leads; the next three go out as one batch
-        results = await asyncio.gather(
-            line.execute("ECHO", "honest-1"),
-            line.execute("SET", "cl:k\udc80", "x"),  # a lone surrogate: no UTF-8 for it
-            line.execute("ECHO", "honest-2"),
-            return_exceptions=True,
-        )
-        assert await first == b"leader"
-        assert results[0] == b"honest-1" and results[2] == b"honest-2"
-        assert isinstance(results[1], UnicodeEncodeError)
-    finally:
-        await line.close()
-        await client.aclose()
+async def test_a_command_that_cannot_be_encoded_fails_alone(line):
+    first = asyncio.ensure_future(line.execute("ECHO", "leader"))
+    await asyncio.sleep(0)  # it leads; the next three go out as one batch
+    results = await asyncio.gather(
+        line.execute("ECHO", "honest-1"),
+        line.execute("SET", "cl:k\udc80", "x"),  # a lone surrogate: no UTF-8 for it
+        line.execute("ECHO", "honest-2"),
+        return_exceptions=True,
+    )
+    assert await first == b"leader"
+    assert results[0] == b"honest-1" and results[2] == b"honest-2"
+    assert isinstance(results[1], UnicodeEncodeError)
 
 
 SLOW = (  # Redis is busy for 0.3 s

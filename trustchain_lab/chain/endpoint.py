@@ -15,7 +15,7 @@ from redis.backoff import ExponentialBackoff
 from .bus import GAP, Bus, BusGap, RedisBus, Subscription
 from .claims import ClaimStore
 from .keys import Keys
-from .line import CommandLine
+from .line import BACKOFF_FIRST, BACKOFF_MAX, RETRIES, CommandLine
 from .messages import MAX_MESSAGE_BYTES, MessageError, PartialMessage, TaskMessage, decode
 from .observe import Observer
 from .signing import REPLAY_WINDOW, SignatureError, Signer
@@ -25,7 +25,6 @@ log = logging.getLogger("trustchain_lab.chain")
 
 MAX_CONNECTIONS = 64  # per client made from a URL; more commands in flight wait for one
 CONNECTION_WAIT = 30.0  # seconds a command waits for a free connection before failing
-RETRIES = 3  # a command that meets a broken connection is retried on a fresh one
 SIGNED_OVERHEAD = 128  # bytes a signature and its timestamp add to a message
 RESUBSCRIBE_FIRST, RESUBSCRIBE_MAX = 0.05, 2.0  # seconds between attempts: doubling to max
 CLOSE_WAIT = 2.0  # seconds close() waits for the reader before cancelling it
@@ -39,15 +38,16 @@ class Unavailable(ConnectionError):
 def redis_client(url: str, max_connections: int = MAX_CONNECTIONS) -> Redis:
     """A client whose pool waits for a free connection instead of raising "Too many
     connections" when more commands are in flight than it holds (redis-py's default pool
-    raises at 100), and whose commands retry (up to ``RETRIES`` times, backing off) when
-    they meet a broken connection, e.g. a pooled one that died with a Redis restart. (An
-    endpoint sends its protocol steps over its own ``CommandLine``, made from the same
-    settings; the pool serves its subscription and any other command.)"""
+    raises at 100), and whose commands retry as a ``CommandLine``'s do (up to ``RETRIES``
+    times, backing off) when they meet a broken connection, e.g. a pooled one that died
+    with a Redis restart. (An endpoint sends its protocol steps over its own
+    ``CommandLine``, made from the same settings; the pool serves its subscription and any
+    other command.)"""
     pool = BlockingConnectionPool.from_url(
         url,
         max_connections=max_connections,
         timeout=CONNECTION_WAIT,
-        retry=Retry(ExponentialBackoff(cap=0.5, base=0.01), RETRIES),
+        retry=Retry(ExponentialBackoff(cap=BACKOFF_MAX, base=BACKOFF_FIRST), RETRIES),
     )
     return Redis.from_pool(pool)
 
