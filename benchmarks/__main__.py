@@ -123,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from trustchain_lab.target import FakeRedisWarning, NoRedisError, redis_target
 
+    from . import machine
     from .core import Context, Report, run_metadata
 
     names = args.suites or [s for s in SUITES if s not in ON_REQUEST]
@@ -164,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
                 **target.info,
                 "server_version": target.server_version(),
             }
+        meta["machine"] = {"start": machine.probe(ctx.redis_url)}
         report = Report(ctx, meta)
         report.write()
         print(f"writing to {out}/", file=sys.stderr)
@@ -190,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
             report.status = f"failed during suite {name!r} (a bug: see the traceback)"
             report.write()
             raise
+        meta["machine"]["end"] = machine.probe(ctx.redis_url)
         report.status = "complete"
         report.write()
     print(f"report: {out}/report.md", file=sys.stderr)

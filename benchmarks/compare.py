@@ -2,7 +2,9 @@
 
 A figure whose suite recorded its 95 % interval (``<figure>_lo`` / ``_hi`` in the headline)
 is called a change only when each run's value lies outside the other run's interval;
-otherwise it is marked "within noise"."""
+otherwise it is marked "within noise". A figure timed on real Redis (the suite lists it in
+``timings``) that changed while the machine probe moved between the runs is marked "machine
+moved": the runs' intervals describe sampling noise, not a machine that changed speed."""
 
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ import json
 import math
 from pathlib import Path
 from typing import Any
+
+from .machine import machine_moved
 
 
 class RunFolderError(ValueError):
@@ -81,6 +85,14 @@ def compare(old_dir: Path, new_dir: Path) -> str:
         )
     if old.get("quick") != new.get("quick"):
         lines.append("note: one run is --quick and the other is not: sizes differ")
+    probes, moved = machine_moved(old, new)
+    if probes:
+        lines += ["machine probe:", *probes]
+        if moved:
+            lines.append(
+                "note: the machine moved between the runs: a change of a real-Redis timing is "
+                "marked 'machine moved', not attributed to the code"
+            )
     suites = list(dict.fromkeys([*old.get("suites", {}), *new.get("suites", {})]))
     for suite in suites:
         a = old.get("suites", {}).get(suite)
@@ -94,12 +106,15 @@ def compare(old_dir: Path, new_dir: Path) -> str:
             "wall seconds"
         ]
         ha, hb = {**ha, "wall seconds": a["seconds"]}, {**hb, "wall seconds": b["seconds"]}
+        timed = {"wall seconds", *a.get("timings", []), *b.get("timings", [])}
         width = max(len(f) for f in figures)
         for f in figures:
             va, vb = ha.get(f, "-"), hb.get(f, "-")
             ia, ib = _interval(ha, f), _interval(hb, f)
+            verdict = _verdict(va, vb, ia, ib)
+            if moved and f in timed and verdict.endswith("outside both intervals"):
+                verdict += ", but the machine moved"
             lines.append(
-                f"  {f:<{width}}  {_fmt(va, ia):>24} -> {_fmt(vb, ib):<24} "
-                f"{_verdict(va, vb, ia, ib)}".rstrip()
+                f"  {f:<{width}}  {_fmt(va, ia):>24} -> {_fmt(vb, ib):<24} {verdict}".rstrip()
             )
     return "\n".join(lines)

@@ -63,14 +63,23 @@ class Context:
         disable = None if self.progress is None else not self.progress
         return tqdm(items, desc=desc, leave=False, disable=disable)
 
-    def sweep(self, scenarios: list, backend: str):
+    def sweep(self, scenarios: list, backend: str, measure=None):
         """``trustchain_lab.sweep`` on ``backend``: the model in parallel processes, real
         Redis one scenario at a time (parallel runs would distort its timings)."""
         from trustchain_lab import sweep
 
         if backend == "sim":
-            return sweep(scenarios, "sim", network=self.network(), progress=self.progress)
-        return sweep(scenarios, "redis", redis_url=self.redis_url, jobs=1, progress=self.progress)
+            return sweep(
+                scenarios, "sim", network=self.network(), progress=self.progress, measure=measure
+            )
+        return sweep(
+            scenarios,
+            "redis",
+            redis_url=self.redis_url,
+            jobs=1,
+            progress=self.progress,
+            measure=measure,
+        )
 
     def run(self, scenario, backend: str):
         """Run ``scenario`` on ``backend`` ("sim" or "redis") and return its RunResult."""
@@ -83,7 +92,10 @@ class Context:
 
 @dataclass
 class SuiteOutput:
-    """A suite's tidy data, its figures (file names in the run folder) and its report text."""
+    """A suite's tidy data, its figures (file names in the run folder) and its report text.
+
+    ``timings`` names the headline figures timed on real Redis: they move with the machine,
+    and ``compare`` says so when the machine moved between two runs."""
 
     name: str
     title: str
@@ -91,6 +103,7 @@ class SuiteOutput:
     markdown: str
     figures: list[str] = field(default_factory=list)
     headline: dict[str, Any] = field(default_factory=dict)
+    timings: list[str] = field(default_factory=list)
 
 
 def run_metadata(ctx: Context, argv: list[str]) -> dict[str, Any]:
@@ -134,6 +147,7 @@ class Report:
             "seconds": round(seconds, 2),
             "figures": output.figures,
             "headline": output.headline,
+            "timings": output.timings,
         }
         self.write()
 
@@ -178,6 +192,7 @@ class Report:
         head.append(f"- versions: {', '.join(f'{k} {v}' for k, v in m['versions'].items())}")
         if self.ctx.sim:
             head.append(f"- {self.calibration_note()}")
+        head.append(f"- {_machine_note(m.get('machine', {}))}")
         headlines = [
             f"| {suite} | {k} | {_fmt(v)} | {_interval(info['headline'], k)} |"
             for suite, info in m["suites"].items()
@@ -199,6 +214,10 @@ class Report:
 
 
 Z95 = 1.96  # the normal quantile of a 95 % interval
+QUANTILE_INTERVAL = (  # how a summary's latency quantile intervals are made, for report text
+    "95 % interval (a moving-block bootstrap over the requests in dispatch order, never "
+    "narrower than the distribution-free one; nan: too few requests to bound that tail)"
+)
 
 
 def requests_for(half_width: float, rate: float = 0.5) -> int:
@@ -262,6 +281,21 @@ def error_bars(ax, x, y, low, high, **style) -> None:
     below = np.nan_to_num(y - low, nan=0.0).clip(min=0)
     above = np.nan_to_num(high - y, nan=0.0).clip(min=0)
     ax.errorbar(x, y, yerr=[below, above], capsize=2.5, **style)
+
+
+def _machine_note(machine: dict[str, dict[str, float]]) -> str:
+    """The machine probe at the start (and end) of the run, in one line."""
+    parts = []
+    for when in ("start", "end"):
+        if when in machine:
+            p = machine[when]
+            text = f"{when}: Python loop {p['python_loop_s'] * 1e3:.1f} ms"
+            if "ping_rtt_p50_s" in p:
+                text += f", PING p50 {p['ping_rtt_p50_s'] * 1e6:.0f} µs"
+            parts.append(text)
+    return "machine probe (real-Redis timings move with it; `compare` checks it): " + "; ".join(
+        parts
+    )
 
 
 def _spread(measured: dict[str, Any]) -> str:

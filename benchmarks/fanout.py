@@ -15,6 +15,7 @@ from trustchain_lab.analytic import max_exponential_mean, max_exponential_quanti
 
 from .core import (
     CLOSED_FORM,
+    QUANTILE_INTERVAL,
     STYLE,
     Context,
     SuiteOutput,
@@ -31,11 +32,16 @@ DESCRIPTION = "latency p50/p95/p99, race rate, round trips per request for N = 1
 WORK_MEAN = 0.02
 
 
-def commands_per_request(result) -> float:
-    """Redis commands per request (one per protocol step), as the run counted them: the
-    model counts what it sends, real Redis its command statistics (NaN on fakeredis)."""
+def mean_and_commands(result) -> dict[str, float]:
+    """A sweep's extra columns: the mean latency, and Redis commands per request (one per
+    protocol step) as the run counted them: the model counts what it sends, real Redis its
+    command statistics (NaN on fakeredis)."""
+    top = result.top_level()
     sent = result.meta.get("redis_commands")
-    return float("nan") if sent is None else sent / len(result.top_level())
+    return {
+        "latency_mean": float(top["latency"].mean()),
+        "commands_per_request": float("nan") if sent is None else sent / len(top),
+    }
 
 
 def run(ctx: Context) -> SuiteOutput:
@@ -54,37 +60,39 @@ def run(ctx: Context) -> SuiteOutput:
                 },
             }
         )
-    for n, backend in ctx.bar([(n, b) for n in ns for b in ctx.backends], "fan-out sweep"):
-        sc = Scenario(
-            task="Fanout",
-            workers=n,
-            claim_delay=Exponential(0.001),
-            work_time=Exponential(WORK_MEAN),
-            probe_window=0.5,
-            deadline=5.0,
-            requests=sizes[backend],
-            concurrency=1,
-            variant=ctx.variant,
-            seed=ctx.seed,
-        )
-        result = ctx.run(sc, backend)
-        s = result.summary()
-        rows.append(
-            {
-                "workers": n,
-                "backend": ctx.label(backend),
-                "latency_mean": result.top_level()["latency"].mean(),
-                **{
-                    f"latency_p{q}_s{end}": s[f"latency_p{q}_s{end}"]
-                    for q in (50, 95, 99)
-                    for end in ("", "_lo", "_hi")
-                },
-                "premature_rate": s["premature_rate"],
-                "timeout_rate": s["timeout_rate"],
-                "commands_per_request": commands_per_request(result),
-                "requests": s["requests"],
-            }
-        )
+    for backend in ctx.backends:
+        scenarios = [
+            Scenario(
+                task="Fanout",
+                workers=n,
+                claim_delay=Exponential(0.001),
+                work_time=Exponential(WORK_MEAN),
+                probe_window=0.5,
+                deadline=5.0,
+                requests=sizes[backend],
+                concurrency=1,
+                variant=ctx.variant,
+                seed=ctx.seed,
+            )
+            for n in ns
+        ]
+        for s in ctx.sweep(scenarios, backend, measure=mean_and_commands).to_dict("records"):
+            rows.append(
+                {
+                    "workers": s["workers"],
+                    "backend": ctx.label(backend),
+                    "latency_mean": s["latency_mean"],
+                    **{
+                        f"latency_p{q}_s{end}": s[f"latency_p{q}_s{end}"]
+                        for q in (50, 95, 99)
+                        for end in ("", "_lo", "_hi")
+                    },
+                    "premature_rate": s["premature_rate"],
+                    "timeout_rate": s["timeout_rate"],
+                    "commands_per_request": s["commands_per_request"],
+                    "requests": s["requests"],
+                }
+            )
     df = pd.DataFrame(rows)
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
     colours = {"latency_p50_s": "tab:blue", "latency_p99_s": "tab:red"}
@@ -133,7 +141,8 @@ def run(ctx: Context) -> SuiteOutput:
         f"Variant `{ctx.variant}`. "
         f"Claim delay Exponential(1 ms), work Exponential({WORK_MEAN * 1e3:.0f} ms), one "
         f"request at a time; {sizes['sim']} simulated and {sizes['redis']} real requests "
-        "per point. Measured quantiles with their 95 % distribution-free interval "
-        f"(nan: too few requests to bound that tail).\n\n{markdown_table(table, '.3g')}\n"
+        f"per point. Measured quantiles with their {QUANTILE_INTERVAL}."
+        f"\n\n{markdown_table(table, '.3g')}\n"
     )
-    return SuiteOutput("fanout", TITLE, df, md, [figure], headline)
+    timings = [k for k in headline if k.endswith(("_redis", "_fakeredis"))]
+    return SuiteOutput("fanout", TITLE, df, md, [figure], headline, timings)

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from trustchain_lab import variants
-from trustchain_lab.trace import quantile_interval
+from trustchain_lab.stats import quantile_interval
 
 from . import cost
 from .core import (
@@ -89,7 +89,7 @@ def run(ctx: Context) -> SuiteOutput:
         by.loc["seed", "rps_32"] / by.loc["known", "rps_32"]
     )
     data = df.drop(columns="latencies_ms")
-    return SuiteOutput("overhead", TITLE, data, md, [figure], headline)
+    return SuiteOutput("overhead", TITLE, data, md, [figure], headline, timings=list(headline))
 
 
 def _starter(name: str, url: str, workers: int):

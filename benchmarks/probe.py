@@ -55,6 +55,12 @@ def scenario(claim_delay, window: float, requests: int, seed: int, variant: str)
     )
 
 
+def empty_latency(result) -> dict[str, float]:
+    """The mean latency of the empty answers (a sweep's extra column)."""
+    top = result.top_level()
+    return {"empty_latency_mean_s": float(top[top["outcome"] == "empty"]["latency"].mean())}
+
+
 def run(ctx: Context) -> SuiteOutput:
     windows = [0.02, 0.1, 0.5] if ctx.quick else [0.01, 0.02, 0.05, 0.1, 0.2, 0.5]
     dists = dict(list(DISTS.items())[1:]) if ctx.quick else DISTS
@@ -73,23 +79,22 @@ def run(ctx: Context) -> SuiteOutput:
                 "probe_miss_rate": probe_miss_probability(dists[name], w, WORKERS, INTEREST),
             }
         )
-    for name, w, backend in ctx.bar(points, "probe sweep"):
-        sc = scenario(dists[name], w, sizes[backend], ctx.seed, ctx.variant)
-        result = ctx.run(sc, backend)
-        top = result.top_level()
-        empty = top[top["outcome"] == "empty"]["latency"]
-        s = result.summary()
-        rows.append(
-            {
-                "claim_delay": name,
-                "window": w,
-                "backend": ctx.label(backend),
-                "requests": len(top),
-                **{k: s[k] for k in MISS_COLUMNS},
-                "empty_latency_mean_s": empty.mean(),
-                "latency_p50_s": s["latency_p50_s"],
-            }
-        )
+    for backend in ctx.backends:
+        mine = [(name, w) for name, w, b in points if b == backend]
+        scenarios = [scenario(dists[n], w, sizes[backend], ctx.seed, ctx.variant) for n, w in mine]
+        table = ctx.sweep(scenarios, backend, measure=empty_latency)
+        for (name, w), s in zip(mine, table.to_dict("records"), strict=True):
+            rows.append(
+                {
+                    "claim_delay": name,
+                    "window": w,
+                    "backend": ctx.label(backend),
+                    "requests": s["requests"],
+                    **{k: s[k] for k in MISS_COLUMNS},
+                    "empty_latency_mean_s": s["empty_latency_mean_s"],
+                    "latency_p50_s": s["latency_p50_s"],
+                }
+            )
     df = pd.DataFrame(rows).sort_values(["claim_delay", "backend", "window"], ignore_index=True)
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))

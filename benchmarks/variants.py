@@ -17,10 +17,11 @@ from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
 from trustchain_lab import Exponential, Scenario, variants
 from trustchain_lab import Outcome as O
 from trustchain_lab.analytic import probe_miss_probability, two_worker_grace_race_probability
-from trustchain_lab.trace import wilson_interval
+from trustchain_lab.stats import wilson_interval
 
 from .core import (
     CLOSED_FORM,
+    QUANTILE_INTERVAL,
     STYLE,
     Context,
     SuiteOutput,
@@ -162,7 +163,7 @@ def run(ctx: Context) -> SuiteOutput:
         f"Exponential({WORK_MEAN * 1e3:.0f} ms), probe window {PROBE_WINDOW * 1e3:.0f} ms, 8 "
         f"requests in flight; {sizes['sim']} simulated and {sizes['redis']} real requests per "
         "point; rates with their 95 % Wilson interval, latency quantiles with their "
-        "distribution-free 95 % interval. *Silently wrong* = `premature` + "
+        f"{QUANTILE_INTERVAL}. *Silently wrong* = `premature` + "
         "`probe_miss` (an answer that looks complete and is not); `excluded` is a late "
         "claimer refused in time (it did no work). `ack` and `known` coincide on this load: "
         "every worker listens on one connection, so R = N.\n\n"
@@ -184,6 +185,7 @@ def run(ctx: Context) -> SuiteOutput:
         md,
         [figure, grace_figure],
         headline,
+        timings=[k for k in headline if "_p50_ms_" in k and not k.endswith("_sim")],
     )
 
 

@@ -209,3 +209,48 @@ def test_compare_marks_changes_within_noise(fake_suites, tmp_path, capsys, old, 
     report = (run_folder(tmp_path / "b") / "report.md").read_text()
     assert f"| noisy | rate | {new[0]:.4g} | [{new[1]:.4g}, {new[2]:.4g}] |" in report
     # a NaN bound: too few requests to bound that tail, so the interval is open that side
+
+
+def timed_suite(value, low, high):
+    module = fake_suite("timed")
+
+    def run(ctx):
+        headline = {"p50": value, "p50_lo": low, "p50_hi": high, "rate": value}
+        headline |= {"rate_lo": low, "rate_hi": high}
+        frame = pd.DataFrame({"x": [1]})
+        return SuiteOutput("timed", module.TITLE, frame, "", headline=headline, timings=["p50"])
+
+    module.run = run
+    return module
+
+
+@pytest.mark.parametrize(
+    ("old_loop", "new_loop", "moved"),
+    [
+        ((0.010, 0.010), (0.020, 0.020), True),  # twice as slow between the runs
+        ((0.010, 0.011), (0.0105, 0.010), False),  # within 10 %
+        ((0.010, 0.025), (0.020, 0.020), False),  # moved as much within the old run
+    ],
+)
+def test_compare_says_when_the_machine_moved(
+    fake_suites, monkeypatch, tmp_path, capsys, old_loop, new_loop, moved
+):
+    for folder, loop, value in (
+        ("a", old_loop, (0.20, 0.18, 0.22)),
+        ("b", new_loop, (0.30, 0.28, 0.32)),
+    ):
+        probes = iter([{"python_loop_s": t} for t in loop])
+        monkeypatch.setattr("benchmarks.machine.probe", lambda url, probes=probes: next(probes))
+        fake_suites(timed=timed_suite(*value))
+        assert cli.main(["timed", "--backend", "sim", "--out", str(tmp_path / folder)]) == 0
+    capsys.readouterr()
+    assert cli.main(["compare", *(str(run_folder(tmp_path / k)) for k in "ab")]) == 0
+    out = capsys.readouterr().out
+    lines = {line.split()[0]: line for line in out.splitlines() if line.strip()}
+    assert lines["python_loop_s"].endswith("MOVED") == moved
+    # a figure timed on real Redis is not attributed to the code when the machine moved;
+    # one the suite does not list as a timing keeps its plain verdict
+    expected = "outside both intervals" + (", but the machine moved" if moved else "")
+    assert lines["p50"].endswith(expected) and lines["rate"].endswith("outside both intervals")
+    report = (run_folder(tmp_path / "b") / "report.md").read_text()
+    assert f"start: Python loop {new_loop[0] * 1e3:.1f} ms" in report

@@ -119,7 +119,7 @@ def test_subtasks_take_their_root_request_index_and_stay_out_of_the_summary():
 
 
 def test_rates_carry_their_wilson_interval():
-    from trustchain_lab.trace import wilson_interval
+    from trustchain_lab.stats import wilson_interval
 
     assert wilson_interval(5, 10) == pytest.approx((0.2366, 0.7634), abs=1e-4)
     assert wilson_interval(0, 10) == pytest.approx((0.0, 0.2775), abs=1e-4)
@@ -171,7 +171,7 @@ def test_lost_claims_is_a_failure_whatever_came_in():
 def test_latency_quantiles_carry_a_distribution_free_interval():
     import numpy as np
 
-    from trustchain_lab.trace import quantile_interval
+    from trustchain_lab.stats import quantile_interval
 
     x = np.arange(1.0, 1001.0)  # 1 … 1000
     lo, hi = quantile_interval(x, 0.5)

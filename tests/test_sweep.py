@@ -95,3 +95,16 @@ def test_scalar_axes_and_a_script_without_a_main_guard_get_one_line_errors(tmp_p
     )
     assert run.returncode != 0
     assert "if __name__ == '__main__'" in run.stderr.strip().splitlines()[-1]
+
+
+def test_measure_adds_columns_computed_where_the_scenario_ran():
+    from benchmarks.fanout import mean_and_commands
+
+    scenarios = tl.grid(BASE, workers=[1, 3])
+    two = tl.sweep(scenarios, jobs=2, progress=False, measure=mean_and_commands)
+    for row, sc in zip(two.to_dict("records"), scenarios, strict=True):
+        top = tl.run_sim(sc, progress=False).top_level()
+        assert row["latency_mean"] == pytest.approx(top["latency"].mean())
+        assert row["commands_per_request"] > 0
+    with pytest.raises(TypeError, match="measure must be a function"):
+        tl.sweep(scenarios, measure="latency_mean")

@@ -37,8 +37,10 @@ _EXPORTS = {  # name -> module that defines it; imported on first use, so that i
     "OUTCOMES": "trace",
     "RunResult": "trace",
     "classify": "trace",
-    "wilson_interval": "trace",
-    "quantile_interval": "trace",
+    "wilson_interval": "stats",
+    "quantile_interval": "stats",
+    "quantile_intervals": "stats",
+    "mean_interval": "stats",
     "grid": "sweeps",
     "sweep": "sweeps",
 }

@@ -14,7 +14,7 @@ import dataclasses
 import itertools
 import multiprocessing
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
@@ -22,6 +22,7 @@ import pandas as pd
 
 from .scenario import Scenario
 from .sim import Network
+from .trace import RunResult
 
 BACKENDS = ("sim", "redis")
 
@@ -66,6 +67,7 @@ def sweep(
     jobs: int | None = None,
     executor: concurrent.futures.Executor | None = None,
     progress: bool | None = None,
+    measure: Callable[[RunResult], dict[str, Any]] | None = None,
 ) -> pd.DataFrame:
     """Run every scenario on ``backend`` and return one row per scenario, in their order.
 
@@ -74,7 +76,9 @@ def sweep(
     are spawned and re-run a script's top level: call ``sweep`` under
     ``if __name__ == "__main__":`` in a script (a notebook needs nothing). ``executor``:
     run on it instead (``jobs`` is then ignored). ``network`` is the model's (sim);
-    ``redis_url`` the Redis to use (redis; default as ``run_redis``).
+    ``redis_url`` the Redis to use (redis; default as ``run_redis``). ``measure``: a
+    module-level function of a ``RunResult`` returning more columns for its row (it runs
+    where the scenario ran, so it must be importable there).
     """
     items = [scenarios] if isinstance(scenarios, Scenario) else list(scenarios)
     if not items:
@@ -88,6 +92,8 @@ def sweep(
         raise ValueError(f"jobs must be an int >= 1, got {jobs!r}")
     if network is not None and not isinstance(network, Network):
         raise TypeError(f"network must be a Network, got {type(network).__name__}")
+    if measure is not None and not callable(measure):
+        raise TypeError(f"measure must be a function of a RunResult, got {measure!r}")
     if executor is not None and not isinstance(executor, concurrent.futures.Executor):
         raise TypeError(f"executor must be a concurrent.futures.Executor, got {executor!r}")
     if backend == "redis" and redis_url is None:
@@ -104,6 +110,7 @@ def sweep(
                     jobs=jobs,
                     executor=executor,
                     progress=progress,
+                    measure=measure,
                 )
     target = network if backend == "sim" else redis_url
     jobs = jobs or (os.cpu_count() or 1 if backend == "sim" else 1)
@@ -112,7 +119,7 @@ def sweep(
     try:
         if executor is None and min(jobs, len(items)) == 1:
             for k, sc in enumerate(items):
-                rows[k] = run_one(sc, backend, target)
+                rows[k] = run_one(sc, backend, target, measure)
                 bar.update()
         else:
             own = executor is None
@@ -121,7 +128,8 @@ def sweep(
             )
             try:
                 futures = {
-                    pool.submit(run_one, sc, backend, target): k for k, sc in enumerate(items)
+                    pool.submit(run_one, sc, backend, target, measure): k
+                    for k, sc in enumerate(items)
                 }
                 for done in concurrent.futures.as_completed(futures):
                     rows[futures[done]] = done.result()
@@ -140,9 +148,14 @@ def sweep(
     return pd.DataFrame([{"scenario": k, **row} for k, row in enumerate(rows) if row is not None])
 
 
-def run_one(scenario: Scenario, backend: str, target: Any) -> dict[str, Any]:
-    """One row of a sweep: the scenario's parameters and its summary (run anywhere: it is
-    what an executor's worker process runs)."""
+def run_one(
+    scenario: Scenario,
+    backend: str,
+    target: Any,
+    measure: Callable[[RunResult], dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """One row of a sweep: the scenario's parameters, its summary and what ``measure``
+    adds (run anywhere: it is what an executor's worker process runs)."""
     if backend == "sim":
         from .sim_runner import run_sim
 
@@ -153,7 +166,8 @@ def run_one(scenario: Scenario, backend: str, target: Any) -> dict[str, Any]:
         result = run_redis(scenario, target, progress=False)
     summary = result.summary().to_dict()
     summary["requests"] = int(summary["requests"])
-    return {**parameters(scenario), "backend": result.backend, **summary}
+    extra = measure(result) if measure is not None else {}
+    return {**parameters(scenario), "backend": result.backend, **summary, **extra}
 
 
 def _bar(total: int, progress: bool | None, backend: str):

@@ -17,9 +17,11 @@ import numpy as np
 import pandas as pd
 
 from .protocol import Kind, Outcome, Reason
+from .stats import quantile_intervals, wilson_interval
 
 EVENT_COLUMNS = ("t", "request_id", "task", "actor", "kind", "value", "note")
 OUTCOMES = tuple(str(o) for o in Outcome)
+QUANTILES = (50, 95, 99)  # the latency percentiles of a summary
 REQUEST_COLUMNS = (
     "request_id",
     "parent",
@@ -327,47 +329,23 @@ class RunResult:
         )
 
 
-def wilson_interval(k: float, n: float, z: float = 1.96) -> tuple[float, float]:
-    """The Wilson score interval of a proportion k/n (95 % for z = 1.96); NaN when n = 0."""
-    if n <= 0:
-        return (np.nan, np.nan)
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z / (1 + z * z / n) * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    low = 0.0 if k == 0 else max(0.0, centre - half)  # exact at the ends: no 1e-19 residue
-    return (low, 1.0 if k == n else min(1.0, centre + half))
-
-
-def quantile_interval(values: np.ndarray, q: float, z: float = 1.96) -> tuple[float, float]:
-    """A distribution-free 95 % interval of the ``q``-quantile: the order statistics at
-    ranks n·q ∓ z·√(n·q·(1-q)) (the binomial count of values below the quantile, in its
-    normal approximation). A bound whose rank falls outside 1…n is NaN: too few values
-    to bound that tail (e.g. the upper bound of p99 from 100 requests)."""
-    x = np.sort(np.asarray(values, dtype=float))
-    n = len(x)
-    if n == 0:
-        return (np.nan, np.nan)
-    half = z * np.sqrt(n * q * (1 - q))
-    low, high = int(np.floor(n * q - half)), int(np.ceil(n * q + half))
-    return (
-        float(x[low - 1]) if 1 <= low <= n else np.nan,
-        float(x[high - 1]) if 1 <= high <= n else np.nan,
-    )
-
-
 def summarize(requests: pd.DataFrame) -> pd.Series:
     """The summary of any set of request rows (``RunResult.summary`` of a subset).
 
-    Latency quantiles in seconds, each with its 95 % interval (``latency_p50_s_lo`` / ``_hi``,
-    ``quantile_interval``); every outcome rate with its 95 % Wilson interval
-    (``<outcome>_rate_lo`` / ``_hi``). The Series has dtype ``object`` so that the request
-    count prints as an integer; ``.astype(float)`` gives one numpy ufuncs take."""
+    Latency quantiles in seconds, each with its 95 % interval (``latency_p50_s_lo`` / ``_hi``:
+    ``stats.quantile_intervals`` over the requests in dispatch order); every outcome rate with
+    its 95 % Wilson interval (``<outcome>_rate_lo`` / ``_hi``). The Series has dtype
+    ``object`` so that the request count prints as an integer; ``.astype(float)`` gives one
+    numpy ufuncs take."""
+    if "t_dispatch" in requests:
+        requests = requests.sort_values("t_dispatch", kind="stable")
     lat = requests["latency"].dropna().to_numpy()
     n = len(requests)
     out: dict[str, float] = {"requests": int(n)}
-    for q in (50, 95, 99):
+    intervals = quantile_intervals(lat, [q / 100 for q in QUANTILES])
+    for q in QUANTILES:
         out[f"latency_p{q}_s"] = float(np.percentile(lat, q)) if len(lat) else np.nan
-        out[f"latency_p{q}_s_lo"], out[f"latency_p{q}_s_hi"] = quantile_interval(lat, q / 100)
+        out[f"latency_p{q}_s_lo"], out[f"latency_p{q}_s_hi"] = intervals[q / 100]
     counts = requests["outcome"].value_counts()
     for o in OUTCOMES:
         k = counts.get(o, 0)
