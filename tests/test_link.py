@@ -270,6 +270,15 @@ def test_the_child_is_gone_when_its_parent_is_interrupted_or_killed(real_redis_u
         parent.stdout.close()
 
 
+def test_the_cost_benchmark_reports_p50s_with_intervals_and_the_difference(real_redis_url):
+    from benchmarks.link_cost import measure
+
+    figures = measure(real_redis_url, n=200)
+    for name in ("direct_p50_s", "proxy_p50_s", "added_p50_s"):
+        assert figures[f"{name}_lo"] <= figures[name] <= figures[f"{name}_hi"]
+    assert figures["added_p50_s"] == figures["proxy_p50_s"] - figures["direct_p50_s"]
+
+
 @pytest.mark.parametrize(
     ("url", "message"),
     [
