@@ -24,6 +24,20 @@ def need_redis_server() -> None:
         pytest.skip(message)
 
 
+@pytest.fixture
+def namespaces() -> None:
+    """Skip (or, with TRUSTCHAIN_REQUIRE_REDIS=1, fail) when network namespaces cannot be
+    made here (root and iproute2's `ip` are needed)."""
+    from trustchain_lab.netns import NamespaceError, check_namespaces
+
+    try:
+        check_namespaces()
+    except NamespaceError as exc:
+        if REQUIRE_REDIS:
+            pytest.fail(f"TRUSTCHAIN_REQUIRE_REDIS=1 but {exc}")
+        pytest.skip(str(exc))
+
+
 @pytest.fixture(scope="session")
 def real_redis_url() -> Iterator[str]:
     """URL of a private redis-server on a free loopback port, stopped after the session."""

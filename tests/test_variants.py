@@ -1,5 +1,6 @@
-"""Every variant passes the same outcome tests on fakeredis, a private redis-server and
-the model: one deterministic scenario per failure mode, the outcome each variant gives."""
+"""Every variant passes the same outcome tests on fakeredis, a private redis-server (workers
+inline, in their own processes, in their own network namespaces) and the model: one
+deterministic scenario per failure mode, the outcome each variant gives."""
 
 import math
 import warnings
@@ -15,19 +16,26 @@ W = WorkerSpec
 VARIANTS = ("seed", "known", "sealed", "ack")
 
 
-@pytest.fixture(params=["fakeredis", "redis", "sim"])
+@pytest.fixture(params=["fakeredis", "redis", "sim", "processes", "hosts"])
 def backend(request: pytest.FixtureRequest) -> str:
-    if request.param == "redis":
-        return request.getfixturevalue("real_redis_url")
-    return FAKEREDIS if request.param == "fakeredis" else "sim"
+    """"sim", a Redis URL, or "<placement> <URL>" for workers out of this process."""
+    if request.param in ("sim", "fakeredis"):
+        return FAKEREDIS if request.param == "fakeredis" else "sim"
+    if request.param == "hosts":
+        request.getfixturevalue("namespaces")
+    url = request.getfixturevalue("real_redis_url")
+    return url if request.param == "redis" else f"{request.param} {url}"
 
 
 def run(sc: Scenario, backend: str) -> tl.RunResult:
     if backend == "sim":
         return tl.run_sim(sc, Network(), progress=False)
+    placement, _, url = backend.rpartition(" ")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", tl.FakeRedisWarning)
-        return tl.run_redis(sc, backend, progress=False)
+        r = tl.run_redis(sc, url, placement=placement or "inline", progress=False)
+    assert r.meta["placement"] == (placement or "inline")
+    return r
 
 
 def base(variant: str, **kw) -> Scenario:

@@ -265,10 +265,15 @@ class DelayProxy:
     """
 
     def __init__(
-        self, target: tuple[str, int], link: Link, seed: int | None = 0, port: int = 0
+        self,
+        target: tuple[str, int],
+        link: Link,
+        seed: int | None = 0,
+        port: int = 0,
+        listen: str = LISTEN_HOST,
     ) -> None:
         self.target, self.link, self.seed = target, link, seed
-        self.port = port
+        self.port, self.listen = port, listen
         self.chunks = self.held_back = 0
         self._server: asyncio.Server | None = None
         self._connections: set[_Connection] = set()
@@ -282,11 +287,11 @@ class DelayProxy:
         return np.random.default_rng([self.seed, index, direction])
 
     async def start(self) -> DelayProxy:
-        """Listen on 127.0.0.1; ``self.port`` is the port."""
+        """Listen on ``self.listen`` (default 127.0.0.1); ``self.port`` is the port."""
         if self._server is not None or self._closed:
             raise RuntimeError("a DelayProxy starts once")
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(self._accept, LISTEN_HOST, self.port)
+        self._server = await loop.create_server(self._accept, self.listen, self.port)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
@@ -371,8 +376,10 @@ class LinkProxy:
     and by itself when this process dies (it exits at EOF on its stdin, our pipe).
     """
 
-    def __init__(self, redis_url: str, link: Link, seed: int | None = 0) -> None:
-        self.link, self.seed = link, seed
+    def __init__(
+        self, redis_url: str, link: Link, seed: int | None = 0, listen: str = LISTEN_HOST
+    ) -> None:
+        self.link, self.seed, self.listen = link, seed, listen
         self._parts, self._host, self._port = _target(redis_url)
         self.port: int | None = None
         self._proc: subprocess.Popen[bytes] | None = None
@@ -388,7 +395,9 @@ class LinkProxy:
         if self.port is None:
             raise RuntimeError("the LinkProxy is not running")
         user = self._parts.netloc.rpartition("@")[0]
-        host = "localhost" if self._host == "localhost" else LISTEN_HOST  # TLS names match
+        host = self.listen
+        if self.listen == LISTEN_HOST and self._host == "localhost":
+            host = "localhost"  # TLS names match
         netloc = f"{user}@{host}:{self.port}" if user else f"{host}:{self.port}"
         return urllib.parse.urlunsplit(self._parts._replace(netloc=netloc))
 
@@ -397,7 +406,7 @@ class LinkProxy:
         if self._proc is not None:
             raise RuntimeError("a LinkProxy starts once")
         argv = [sys.executable, "-m", "trustchain_lab.link", "--watch-stdin"]
-        argv += ["--to", f"[{self._host}]:{self._port}"]
+        argv += ["--to", f"[{self._host}]:{self._port}", "--listen", self.listen]
         argv += ["--delay", repr(self.link.delay), "--jitter", repr(self.link.jitter)]
         argv += [] if self.seed is None else ["--seed", str(self.seed)]
         env = dict(os.environ)  # the child imports this very package
@@ -534,7 +543,9 @@ def _host_port(text: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-async def _serve(target: tuple[str, int], link: Link, seed: int | None, watch: bool) -> None:
+async def _serve(
+    target: tuple[str, int], link: Link, seed: int | None, watch: bool, listen: str
+) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -546,7 +557,7 @@ async def _serve(target: tuple[str, int], link: Link, seed: int | None, watch: b
                 stop.set()
 
         loop.add_reader(sys.stdin.fileno(), on_stdin)
-    async with DelayProxy(target, link, seed) as proxy:
+    async with DelayProxy(target, link, seed, listen=listen) as proxy:
         print(proxy.port, flush=True)
         await stop.wait()
 
@@ -559,6 +570,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--jitter", type=float, default=0.0, help="uniform half-width, seconds")
     p.add_argument("--seed", type=int, default=None, help="jitter seed (default: random)")
     p.add_argument("--watch-stdin", action="store_true", help="stop at EOF on stdin")
+    p.add_argument(
+        "--listen", default=LISTEN_HOST, help="address to listen on (default: %(default)s)"
+    )
     args = p.parse_args(argv)
     try:
         link = Link(args.delay, args.jitter)
@@ -566,7 +580,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error(str(exc))
     if not _loopback(args.to[0]):
         p.error(f"the proxy only reaches loopback, got host {args.to[0]!r}")
-    asyncio.run(_serve(args.to, link, args.seed, args.watch_stdin))
+    asyncio.run(_serve(args.to, link, args.seed, args.watch_stdin, args.listen))
     return 0
 
 

@@ -1,40 +1,62 @@
 """Run a ``Scenario`` on the reference implementation over Redis (or fakeredis).
 
-The lab's workers are ``chain.Worker`` objects in this process, each with its own
-connections; their interest rule sleeps the drawn claim delay, their work sleeps the drawn
-work time (and dispatches the subtask, if any). Every step is recorded through the chain's
-observer with a monotonic clock.
+The gateway (the top-level dispatcher) runs in this process; the lab's workers
+(``LabWorkers``) run here too (placement ``"inline"``), or each in its own OS process
+(``"processes"``, ``worker_host``), or each in its own network namespace (``"hosts"``,
+``netns``); a ``Link`` puts a delaying proxy (``link``) on every connection to Redis. Every
+step is stamped with the system-wide monotonic clock, so the logs merge into one trace.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import platform
 import time
 import uuid
+from collections.abc import Callable
+from contextlib import ExitStack
 from typing import Any
 
 from tqdm import tqdm
 
-from .chain import Dispatcher, Keys, TaskRequest, Worker
+from .chain import Dispatcher, Keys, redis_client
+from .lab_workers import LabWorkers, dispatch_kwargs, straggler_budget
+from .link import LISTEN_HOST, Link, LinkProxy
+from .netns import HostNetwork, check_namespaces
 from .protocol import Kind
 from .protocol import variant as protocol_variant
-from .scenario import Draws, Scenario, Slot
-from .target import RedisTarget, redis_target
+from .scenario import Scenario
+from .target import NoRedisError, RedisTarget, redis_target
 from .topology import GATEWAY, Topology
 from .trace import Recorder, RunResult, classify
+from .worker_host import ProcessWorkers
 
-STRAGGLER_SLACK = 2.0  # seconds granted beyond the longest drawn straggler
 PROTOCOL_COMMANDS = ("publish", "evalsha", "eval")  # what the protocol sends: one per step
 WARM_CONNECTIONS = 64  # at most this many connections per client are opened before the run
 
 
+PLACEMENTS = ("inline", "processes", "hosts")
+
+
 def run_redis(
-    scenario: Scenario, redis_url: str | None = None, *, progress: bool | None = None
+    scenario: Scenario,
+    redis_url: str | None = None,
+    *,
+    placement: str = "inline",
+    link: Link | None = None,
+    progress: bool | None = None,
 ) -> RunResult:
-    """Run ``scenario`` on Redis and return its trace; also works inside a running loop."""
-    coro = arun_redis(scenario, redis_url, progress=progress)
+    """Run ``scenario`` on Redis and return its trace; also works inside a running loop.
+
+    ``placement``: ``"inline"`` runs every worker in this process and event loop;
+    ``"processes"`` each worker (with its sub-dispatcher) in its own OS process;
+    ``"hosts"`` each such process in its own network namespace, reaching Redis over veth
+    pairs and a bridge (root and ``ip`` needed). ``link``: a ``Link`` whose one-way delay
+    every connection to Redis crosses (through a delaying proxy in its own process).
+    """
+    coro = arun_redis(scenario, redis_url, placement=placement, link=link, progress=progress)
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -44,113 +66,113 @@ def run_redis(
 
 
 async def arun_redis(
-    scenario: Scenario, redis_url: str | None = None, *, progress: bool | None = None
+    scenario: Scenario,
+    redis_url: str | None = None,
+    *,
+    placement: str = "inline",
+    link: Link | None = None,
+    progress: bool | None = None,
 ) -> RunResult:
     """``run_redis`` for code already inside an event loop."""
     if not isinstance(scenario, Scenario):
         raise TypeError(f"scenario must be a Scenario, got {type(scenario).__name__}")
+    if placement not in PLACEMENTS:
+        raise ValueError(f"placement must be one of {PLACEMENTS}, got {placement!r}")
+    if link is not None and not isinstance(link, Link):
+        raise TypeError(f"link must be a trustchain_lab.Link, got {type(link).__name__}")
+    if placement == "hosts":
+        check_namespaces()  # before any server is started: root and `ip`, or one line
     with redis_target(redis_url) as target:
-        return await _Run(scenario, target, progress).run()
+        if target.backend == "fakeredis" and (placement != "inline" or link is not None):
+            raise NoRedisError(
+                f"placement={placement!r}"
+                + (" with a link" if link is not None else "")
+                + " needs a real Redis (fakeredis lives inside one process): set REDIS_URL, "
+                "pass redis_url, or install redis-server"
+            )
+        with ExitStack() as stack:  # everything made here is removed on any exit
+            url, listen, launcher = target.url, LISTEN_HOST, _same_host
+            if placement == "hosts":
+                net = stack.enter_context(HostNetwork(len(Topology.of(scenario).actors) - 1))
+                listen, launcher = net.bridge_ip, net.launcher
+            if link is not None or placement == "hosts":  # hosts reach Redis via the bridge
+                proxy = LinkProxy(url, link or Link(), seed=scenario.seed, listen=listen)
+                url = stack.enter_context(proxy).url
+            run = _Run(scenario, target, url, placement, launcher, link, progress)
+            return await run.run()
+
+
+def _same_host(k: int) -> list[str]:
+    return []
 
 
 class _Run:
-    def __init__(self, scenario: Scenario, target: RedisTarget, progress: bool | None) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        target: RedisTarget,
+        url: str,
+        placement: str,
+        launcher: Callable[[int], list[str]],
+        link: Link | None,
+        progress: bool | None,
+    ) -> None:
         self.sc = scenario
         self.target = target
+        self.url = url  # the Redis every actor talks to (through the link, if any)
+        self.placement = placement
+        self.launcher = launcher  # the command prefix of worker process k
+        self.link = link
         self.progress = progress
         self.keys = Keys(prefix=f"tclab-{uuid.uuid4().hex[:10]}")
         self.topology = Topology.of(scenario)
-        self.draws: Draws = scenario.draws()
-        self.t0 = time.monotonic()
-        self.rec = Recorder(lambda: time.monotonic() - self.t0)
-        self.released = asyncio.Event()  # crashed workers stay silent until this is set
-        needs_expect = protocol_variant(scenario.variant).needs_expect
-        self.expect = self.topology.workers_on() if needs_expect else {}
-        self.workers: dict[str, Worker] = {}
-        self.sub_dispatchers: dict[str, Dispatcher] = {}
+        self.log = Recorder()  # system-wide monotonic clock: every process stamps alike
         self.clients: list[Any] = []
 
-    def _dispatch_kwargs(self, task: str) -> dict[str, Any]:
-        return {
-            "variant": self.sc.variant,
-            "probe_window": self.sc.probe_window,
-            "deadline": self.sc.deadline,
-            "grace": self.sc.grace,
-            "expect": self.expect.get(task),  # None unless the variant needs it
-        }
-
-    def _interest(self, slot: Slot):
-        j = slot.index
-
-        async def interested(req: TaskRequest) -> bool:
-            i = req.payload["i"]
-            await asyncio.sleep(self.draws.claim_delay[i, j])
-            return bool(self.draws.interested[i, j])
-
-        return interested
-
-    def _work(self, slot: Slot):
-        j = slot.index
-
-        async def work(req: TaskRequest) -> dict[str, Any]:
-            i = req.payload["i"]
-            if self.draws.crashed[i, j]:
-                self.rec.add(self.rec.clock(), req.request_id, req.task, slot.name, Kind.CRASH)
-                await self.released.wait()
-                raise asyncio.CancelledError  # a crashed worker never answers
-            await asyncio.sleep(self.draws.work_time[i, j])
-            if slot.subtask is not None:
-                await self.sub_dispatchers[slot.name].dispatch(
-                    slot.subtask,
-                    {"i": i},
-                    parent=req.request_id,
-                    **self._dispatch_kwargs(slot.subtask),
-                )
-            return {"worker": slot.name}
-
-        return work
-
     def _new_client(self):
-        client = self.target.make_client()
+        client = (
+            redis_client(self.url) if self.url != self.target.url else self.target.make_client()
+        )
         self.clients.append(client)
         return client
 
-    def _build(self) -> Dispatcher:
-        new = self._new_client
-        obs = self.rec.observe
-        for slot in self.topology.slots:
-            if slot.name not in self.workers:
-                self.workers[slot.name] = Worker(
-                    new(), name=slot.name, keys=self.keys, observer=obs, max_in_flight=100_000
-                )
-            self.workers[slot.name].on(slot.task, self._work(slot), interested=self._interest(slot))
-            if slot.subtask is not None and slot.name not in self.sub_dispatchers:
-                self.sub_dispatchers[slot.name] = Dispatcher(
-                    new(), name=slot.name, keys=self.keys, observer=obs
-                )
-        return Dispatcher(new(), name=GATEWAY, keys=self.keys, observer=obs)
+    def _workers(self):
+        if self.placement == "inline":
+            return LabWorkers(self.sc, self.keys, self._new_client, self.log)
+        names = [[name] for name in self.topology.actors if name != GATEWAY]
+        return ProcessWorkers(self.sc, self.keys.prefix, self.url, names, self.launcher)
 
     async def run(self) -> RunResult:
-        gateway = self._build()
-        endpoints = [gateway, *self.sub_dispatchers.values(), *self.workers.values()]
+        gateway = Dispatcher(
+            self._new_client(), name=GATEWAY, keys=self.keys, observer=self.log.observe
+        )
+        workers = self._workers()
+        warm = min(self.sc.concurrency, WARM_CONNECTIONS)
         wall = time.perf_counter()
         try:
-            await asyncio.gather(*(e.start() for e in endpoints))
-            await self._warm_up()
+            await workers.start(warm)
+            await gateway.start()
+            await asyncio.gather(*(gateway.redis.ping() for _ in range(warm)))
             before = await _command_counts(gateway.redis)
-            self.t0 = time.monotonic()
+            t0 = time.monotonic()
             await self._requests(gateway)
-            self.released.set()
-            await self._wait_for_stragglers()
+            budget = straggler_budget(self.sc, self.sc.draws())
+            if isinstance(workers, LabWorkers):
+                await workers.drain()
+            else:
+                for steps in await workers.drain(budget):
+                    self.log.extend(steps)
             counted = _difference(before, await _command_counts(gateway.redis))
-            malformed = sum(e.malformed for e in endpoints)
-            late = sum(d.late_partials for d in (gateway, *self.sub_dispatchers.values()))
+            counters = workers.counters()
+            malformed = counters["malformed"] + gateway.malformed
+            late = counters["late"] + gateway.late_partials
             info = await self._cleanup(gateway)
         finally:
-            self.released.set()
-            await asyncio.gather(*(e.close() for e in endpoints), return_exceptions=True)
+            await workers.close()
+            await gateway.close()
             await asyncio.gather(*(c.aclose() for c in self.clients), return_exceptions=True)
-        events = self.rec.events()
+        events = self.log.events()
+        events["t"] -= t0
         if counted["redis_commands"] is not None and protocol_variant(self.sc.variant).claims:
             # a claim variant broadcasts from inside its open-and-publish script, and Redis
             # counts that PUBLISH as well as the script: one command, not two
@@ -159,6 +181,8 @@ class _Run:
             **self.target.info,
             **info,
             "source": self.target.source,
+            "placement": self.placement,
+            "link": None if self.link is None else dataclasses.asdict(self.link),
             "wall_seconds": time.perf_counter() - wall,
             "malformed_messages": malformed,
             "late_partials_seen": late,
@@ -168,15 +192,6 @@ class _Run:
             **_versions(),
         }
         return RunResult(self.target.backend, self.sc, events, classify(events), meta)
-
-    async def _warm_up(self) -> None:
-        """Open the connections the run will need before the clock starts.
-
-        redis-py gives each command in flight a connection of its own; opening one costs
-        several round trips, which would otherwise land on the first requests' latency.
-        """
-        width = min(self.sc.concurrency, WARM_CONNECTIONS)
-        await asyncio.gather(*(c.ping() for c in self.clients for _ in range(width)))
 
     async def _requests(self, gateway: Dispatcher) -> None:
         slots = asyncio.Semaphore(self.sc.concurrency)
@@ -190,7 +205,7 @@ class _Run:
         async def one(i: int) -> None:
             try:
                 await gateway.dispatch(
-                    self.sc.task, {"i": i}, **self._dispatch_kwargs(self.sc.task)
+                    self.sc.task, {"i": i}, **dispatch_kwargs(self.sc, self.topology, self.sc.task)
                 )
             finally:
                 slots.release()
@@ -207,14 +222,6 @@ class _Run:
                 j.cancel()
             await asyncio.gather(*jobs, return_exceptions=True)
             bar.close()
-
-    async def _wait_for_stragglers(self) -> None:
-        """Let late claimers and slow workers finish, so their steps are in the trace."""
-        d = self.draws
-        budget = float((d.claim_delay + d.work_time).max(initial=0.0)) + STRAGGLER_SLACK
-        if self.sub_dispatchers:  # a worker may still wait for its subtask's final
-            budget += self.sc.deadline
-        await asyncio.gather(*(w.drain(budget) for w in self.workers.values()))
 
     async def _cleanup(self, gateway: Dispatcher) -> dict[str, Any]:
         """Count and delete what the run left (claim lists that late claims recreated,

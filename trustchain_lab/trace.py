@@ -8,7 +8,6 @@ Every backend records the same step kinds (``protocol.Kind``) into a ``Recorder`
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,8 +17,8 @@ import pandas as pd
 
 from .protocol import Kind, Outcome, Reason
 from .stats import quantile_intervals, wilson_interval
+from .steps import EVENT_COLUMNS, StepLog
 
-EVENT_COLUMNS = ("t", "request_id", "task", "actor", "kind", "value", "note")
 OUTCOMES = tuple(str(o) for o in Outcome)
 QUANTILES = (50, 95, 99)  # the latency percentiles of a summary
 REQUEST_COLUMNS = (
@@ -42,34 +41,11 @@ REQUEST_COLUMNS = (
 FORMAT_VERSION = 2  # 2: outcome 'excluded', column 'refused'
 
 
-class Recorder:
-    """Collects events in flat lists (cheap to append) and builds the table once."""
-
-    def __init__(self, clock: Callable[[], float]) -> None:
-        self.clock = clock
-        self._cols: tuple[list[Any], ...] = tuple([] for _ in EVENT_COLUMNS)
-
-    def add(
-        self,
-        t: float,
-        request_id: str,
-        task: str,
-        actor: str,
-        kind: str,
-        value: float | None = None,
-        note: str | None = None,
-    ) -> None:
-        for col, v in zip(self._cols, (t, request_id, task, actor, kind, value, note), strict=True):
-            col.append(v)
-
-    def observe(self, step: Any) -> None:
-        """A ``chain`` observer: stamps the ``chain.Step`` with this recorder's clock."""
-        self.add(
-            self.clock(), step.request_id, step.task, step.actor, step.kind, step.value, step.note
-        )
+class Recorder(StepLog):
+    """A ``StepLog`` that builds the events table once."""
 
     def events(self) -> pd.DataFrame:
-        return events_frame(dict(zip(EVENT_COLUMNS, self._cols, strict=True)))
+        return events_frame(self.as_dict())
 
 
 def events_frame(columns: dict[str, Any]) -> pd.DataFrame:
