@@ -14,6 +14,8 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from benchmarks import gateway as gateway_suite
+from benchmarks.core import Context
 from trustchain_lab import worker as worker_cli
 from trustchain_lab.chain import Keys
 from trustchain_lab.gateway import Deployment, make_app
@@ -53,16 +55,26 @@ async def post(url: str, body: bytes | str, task: str = TASK) -> tuple[int, dict
         return response.status, await response.json()
 
 
-async def test_the_answer_holds_one_partial_per_interested_worker(deployment):
-    url = await deployment.start_gateway()
-    keen = await deployment.add_workers(3, "--work-ms", "5")
+@pytest.mark.parametrize(
+    ("options", "reason"),
+    [
+        # seed: a claim that lands after another worker's reply emptied the list makes a
+        # premature answer (suite races): 400 ms of work gives every claim that long
+        ((), "claims_drained"),
+        (("--variant", "known", "--expect", "5"), "all_replied"),  # waits for all five
+    ],
+)
+async def test_the_answer_holds_one_partial_per_interested_worker(deployment, options, reason):
+    url = await deployment.start_gateway(*options)
+    keen = await deployment.add_workers(3, "--work-ms", "400")
     await deployment.add_workers(2, "--interest", "0")
     answers = await asyncio.gather(*(post(url, f'{{"i": {i}}}') for i in range(8)))
     for code, body in answers:
         assert code == 200, body
-        assert body["reason"] == "claims_drained" and not body["empty"]
-        assert sorted(p["worker"] for p in body["partials"]) == sorted(keen)
-        assert all(p["ok"] and p["result"]["worker"] == p["worker"] for p in body["partials"])
+        assert body["reason"] == reason and not body["empty"]
+        work = [p for p in body["partials"] if p["interested"]]
+        assert sorted(p["worker"] for p in work) == sorted(keen)
+        assert all(p["ok"] and p["result"]["worker"] == p["worker"] for p in work)
         assert body["latency_s"] > 0
     assert len({body["request_id"] for _, body in answers}) == 8
 
@@ -99,7 +111,7 @@ async def test_redis_gone_is_503_not_a_wrong_answer_and_everything_stops_cleanly
     url = await deployment.start_gateway()
     await deployment.add_workers(2)
     code, body = await post(url, "{}")
-    assert code == 200 and len(body["partials"]) == 2
+    assert code == 200 and body["reason"] == "claims_drained"
     server.kill()
     code, body = await post(url, "{}")
     assert code == 503 and "partials" not in body
@@ -170,3 +182,49 @@ def test_bad_timings_are_refused_when_the_app_is_made():
         make_app("redis://127.0.0.1:1/0", probe_window=2.0, deadline=1.0)
     with pytest.raises(ValueError, match="needs expect"):
         make_app("redis://127.0.0.1:1/0", variant="known")
+
+
+def children(name: str) -> list[int]:
+    """Pids of this process's children whose command line holds ``name`` (Linux)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):  # gone meanwhile
+            continue
+        if ppid == os.getpid() and name.encode() in cmdline:
+            found.append(int(stat.parent.name))
+    return found
+
+
+async def test_the_suite_measures_every_k_and_leaves_no_process(server):
+    df = await gateway_suite.measure(server.url, (1, 2), 24)
+    assert list(df["workers"]) == [1, 2] and list(df["requests"]) == [24, 24]
+    assert (df["requests_per_s"] > 0).all() and (df["p50_ms"] > 0).all()
+    rates = df[[f"{o}_rate" for o in gateway_suite.OUTCOMES]].sum(axis=1)
+    assert rates.round(9).eq(1).all()  # every request has exactly one outcome
+    assert children("trustchain_lab") == []
+
+
+def test_the_suite_says_why_it_skips_without_a_shareable_redis(monkeypatch, tmp_path):
+    monkeypatch.setattr(gateway_suite, "redis_server_binary", lambda: None)
+    ctx = Context(quick=True, backends=("redis",), out=tmp_path, redis_backend="fakeredis")
+    out = gateway_suite.run(ctx)
+    assert out.markdown.startswith("**Skipped**: it needs a real Redis") and out.data.empty
+
+
+@pytest.mark.parametrize(
+    ("status", "reason", "partials", "expected"),
+    [
+        (200, "claims_drained", 3, "complete"),
+        (200, "probe_empty", 0, "probe_miss"),
+        (200, "claims_drained", 2, "premature"),
+        (503, "missed_broadcast", 0, "failed"),
+        (503, None, 0, "unavailable"),
+        (504, "deadline", 1, "timeout"),
+        (0, None, 0, "error"),
+    ],
+)
+def test_the_suite_reads_each_answer_as_one_outcome(status, reason, partials, expected):
+    assert gateway_suite.outcome(status, reason, partials, workers=3) == expected
