@@ -40,7 +40,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +79,7 @@ def make_app(
     settings["variant"] = variant
     served = None if tasks is None else frozenset(check_name(t) for t in tasks)
 
-    async def dispatcher(app: web.Application):
+    async def dispatcher(app: web.Application) -> AsyncIterator[None]:
         d = Dispatcher(redis_url, keys=keys)
         try:
             async with asyncio.timeout(START_WAIT):
