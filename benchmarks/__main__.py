@@ -19,6 +19,7 @@ SUITES = {  # name -> module; each module has TITLE, DESCRIPTION and run(ctx) ->
     "overhead": "benchmarks.overhead",
     "variants": "benchmarks.variants",
     "faults": "benchmarks.faults",
+    "gateway": "benchmarks.gateway",
     "notebooks": "benchmarks.notebooks",
 }
 ON_REQUEST = ("notebooks",)  # run only when named: long, and needs the notebooks extra
