@@ -17,7 +17,7 @@ import redis
 
 from benchmarks.core import headline_with_interval
 from trustchain_lab.link import Link, LinkProxy
-from trustchain_lab.trace import quantile_interval
+from trustchain_lab.stats import quantile_interval
 
 WARMUP = 100  # PINGs on each path before timing
 BOOTSTRAP = 2000  # resamples for the interval of the added cost

@@ -138,3 +138,34 @@ async def test_a_reader_that_gives_up_never_makes_others_commands_run_twice(serv
         await line.close()
         await client.flushdb()
         await client.aclose()
+
+
+async def test_a_command_goes_out_while_another_is_outstanding(server):
+    """On a slow link, a command issued while another's reply is on its way is written at
+    once: it takes one round trip, not the rest of the other's plus its own."""
+    import time
+    import urllib.parse
+
+    from trustchain_lab.link import DelayProxy, Link
+
+    port = urllib.parse.urlsplit(server.url).port
+    async with DelayProxy(("127.0.0.1", port), Link(0.05)) as proxy:
+        client = Redis.from_url(f"redis://127.0.0.1:{proxy.port}/0")
+        line = CommandLine(client.connection_pool)
+        try:
+            assert await line.execute("ECHO", "warm") == b"warm"  # connected
+
+            async def timed(*args):
+                t = time.perf_counter()
+                await line.execute(*args)
+                return time.perf_counter() - t
+
+            first = asyncio.ensure_future(timed("ECHO", "a"))
+            await asyncio.sleep(0.02)
+            second = await timed("ECHO", "b")
+            # written at once: one round trip (~0.1 s), like the first; waiting for the
+            # first's reply would make it ~0.08 + 0.1 s
+            assert second < 1.4 * await first
+        finally:
+            await line.close()
+            await client.aclose()

@@ -27,6 +27,7 @@ _EXPORTS = {  # name -> module that defines it; imported on first use, so that i
     "WorkerSpec": "scenario",
     "Topology": "topology",
     "Network": "sim",
+    "Link": "link",
     "run_sim": "sim_runner",
     "run_redis": "redis_runner",
     "arun_redis": "redis_runner",

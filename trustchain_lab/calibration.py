@@ -12,8 +12,10 @@ from typing import Any
 import numpy as np
 from redis.asyncio import Redis
 
+from .chain import redis_client
+from .link import Link, LinkProxy
 from .sim import Model, Network
-from .target import RedisTarget, redis_target
+from .target import NoRedisError, RedisTarget, redis_target
 
 PINGS = 400  # sequential round trips for the latency
 CONCURRENT = 32  # coroutines saturating the client CPU
@@ -45,27 +47,47 @@ class Calibration:
 
 
 def calibrate(
-    redis_url: str | None = None, *, shared_client_cpu: bool = True, repeats: int = REPEATS
+    redis_url: str | None = None,
+    *,
+    shared_client_cpu: bool = True,
+    repeats: int = REPEATS,
+    link: Link | None = None,
 ) -> Network:
     """Measure a Redis (``run_redis``'s resolution rules) ``repeats`` times and return the
     ``Network`` fitted to the median of each figure; warns (``CalibrationWarning``) when the
-    round trip's or the client cost's spread over the repeats exceeds 25 %."""
-    return _measure_repeated(redis_url, shared_client_cpu, repeats, stacklevel=3).network
+    round trip's or the client cost's spread over the repeats exceeds 25 %.
+
+    ``shared_client_cpu=False`` models workers in their own processes (``run_redis``'s
+    placements ``"processes"`` and ``"hosts"``). ``link``: the network of runs through that
+    ``Link`` (its delay plus the delaying proxy's own cost, measured here); a run with
+    placement ``"hosts"`` crosses the proxy even without a link: pass ``Link()``."""
+    cal = _measure_repeated(redis_url, shared_client_cpu, repeats, link, stacklevel=3)
+    return cal.network
 
 
 def measure(
-    redis_url: str | None = None, *, shared_client_cpu: bool = True, repeats: int = REPEATS
+    redis_url: str | None = None,
+    *,
+    shared_client_cpu: bool = True,
+    repeats: int = REPEATS,
+    link: Link | None = None,
 ) -> Calibration:
     """``calibrate`` with the raw figures: round trip, client cost, server costs, spread."""
-    return _measure_repeated(redis_url, shared_client_cpu, repeats, stacklevel=3)
+    return _measure_repeated(redis_url, shared_client_cpu, repeats, link, stacklevel=3)
 
 
 def _measure_repeated(
-    redis_url: str | None, shared_client_cpu: bool, repeats: int, stacklevel: int
+    redis_url: str | None,
+    shared_client_cpu: bool,
+    repeats: int,
+    link: Link | None,
+    stacklevel: int,
 ) -> Calibration:
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
         raise ValueError(f"repeats must be an int >= 1, got {repeats!r}")
-    coro = _ameasure(redis_url, shared_client_cpu, repeats)
+    if link is not None and not isinstance(link, Link):
+        raise TypeError(f"link must be a trustchain_lab.Link, got {type(link).__name__}")
+    coro = _ameasure(redis_url, shared_client_cpu, repeats, link)
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -79,14 +101,41 @@ def _measure_repeated(
     return cal
 
 
-async def _ameasure(redis_url: str | None, shared: bool, repeats: int) -> Calibration:
+async def _ameasure(
+    redis_url: str | None, shared: bool, repeats: int, link: Link | None
+) -> Calibration:
     with redis_target(redis_url) as target:
         client = target.make_client()
         try:
             runs = [await _measure(target, client, shared) for _ in range(repeats)]
         finally:
             await client.aclose()
-    return combine(runs)
+        cal = combine(runs)
+        if link is None:
+            return cal
+        if target.backend != "redis":
+            raise NoRedisError("calibrate(..., link=...) needs a real Redis for the proxy")
+        proxy_one_way = await _proxy_one_way(target.url, cal.measured["ping_rtt_p50"], link)
+    measured = {**cal.measured, "link_delay": link.delay, "proxy_one_way": proxy_one_way}
+    return Calibration(cal.network.with_link(link, proxy_one_way), measured)
+
+
+async def _proxy_one_way(url: str, direct_rtt: float, link: Link) -> float:
+    """What the delaying proxy adds to each hop beyond the link's delay (its own CPU, and
+    its timers firing late: the event loop waits in whole milliseconds): half of what a
+    PING round trip through it takes beyond the direct one and two delays (p50)."""
+    with LinkProxy(url, link) as proxy:
+        client = redis_client(proxy.url)
+        try:
+            await client.ping()
+            rtts = []
+            for _ in range(PINGS):
+                t = time.perf_counter()
+                await client.ping()
+                rtts.append(time.perf_counter() - t)
+        finally:
+            await client.aclose()
+    return max((float(np.median(rtts)) - direct_rtt - 2 * link.delay) / 2, 0.0)
 
 
 def spread_warning(cal: Calibration) -> str | None:

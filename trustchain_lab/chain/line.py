@@ -1,15 +1,16 @@
-"""One connection per endpoint, its commands pipelined: what is issued while a batch is out
-goes as the next batch, in one write, and the replies come back in order.
+"""One connection per endpoint, its commands pipelined: each command is written the moment
+it is issued, and the replies are read back in order.
 
 redis-py gives each concurrent command a pooled connection of its own (a checkout per
 command), or, with one connection, makes each command wait for the reply to the one
-before (a round trip per command in the queue). Here a caller that finds the line idle
-sends and reads itself (no task hop: one request at a time costs what redis-py's direct
-call does); commands issued meanwhile queue, and what is left when it has its reply is
-served by a task of the line, batch after batch, until none is left. Replies are handed
-out in order; a caller that gave up (cancelled) is skipped without disturbing the order.
-A broken connection is reconnected (backing off) and the commands it left unanswered are
-sent again, up to ``retries`` times, as redis-py's ``Retry`` does.
+before (a round trip per command in the queue). Here a command goes on the wire at once,
+whatever is outstanding (no round trip waited for: what a slow link needs), and one reader
+at a time reads the replies: a caller that finds the line idle reads itself (no task hop:
+one request at a time costs what redis-py's direct call does), and what is left to read
+when it has its reply is read by a task of the line. Replies are handed out in order; a
+caller that gave up (cancelled) is skipped without disturbing the order. A broken
+connection is reconnected (backing off) and the commands it left unanswered are sent
+again, up to ``retries`` times, as redis-py's ``Retry`` does.
 """
 
 from __future__ import annotations
@@ -48,9 +49,9 @@ class CommandLine:
         self._pool = pool
         self._retries = retries
         self._conn: Any = None
-        self._queue: deque[_Command] = deque()
-        self._unread: list[_Command] = []  # written, replies not read (a reader gave up)
-        self._busy = False  # a caller or the line's task is sending and reading
+        self._queue: deque[_Command] = deque()  # not written yet: (re)connecting
+        self._sent: deque[_Command] = deque()  # written, replies not read yet
+        self._busy = False  # a caller or the line's task is reading (or connecting)
         self._pump: asyncio.Task[None] | None = None
         self._closed = False
 
@@ -60,8 +61,11 @@ class CommandLine:
         if self._closed:
             raise RedisConnectionError("the command line is closed")
         command = _Command(args, asyncio.get_running_loop().create_future())
-        self._queue.append(command)
-        if not self._busy:  # idle: this caller sends and reads, until it has its reply
+        if self._queue or not self._connected():
+            self._queue.append(command)  # whoever reads connects, then writes it
+        else:
+            self._write([command])  # on the wire now, behind what is outstanding
+        if not self._busy:  # idle: this caller reads, until it has its reply
             self._busy = True
             try:
                 await self._serve(until=command.future)
@@ -74,11 +78,11 @@ class CommandLine:
 
     @property
     def busy(self) -> bool:
-        """Whether a batch is out (its replies not all read)."""
+        """Whether commands are outstanding (written or queued, replies not all read)."""
         return self._busy
 
     async def disconnect(self) -> None:
-        """Drop the connection (e.g. after Redis restarted); the next batch reconnects.
+        """Drop the connection (e.g. after Redis restarted); the next command reconnects.
         Replies not read yet are lost: their commands are sent again (``retries``)."""
         if self._conn is not None:
             await self._conn.disconnect(nowait=True)
@@ -95,17 +99,36 @@ class CommandLine:
             await self._conn.disconnect(nowait=True)
             self._conn = None
 
+    def _connected(self) -> bool:
+        return self._conn is not None and self._conn.is_connected
+
+    def _write(self, commands: list[_Command]) -> None:
+        """Pack and write ``commands`` in one go (synchronously: no other write can come
+        between); each that cannot be encoded fails alone. The replies are read later."""
+        packed = []
+        for command in commands:
+            if command.future.done():
+                continue
+            try:
+                packed.extend(self._conn.pack_command(*command.args))
+            except Exception as exc:
+                command.future.set_exception(exc)
+                continue
+            self._sent.append(command)
+        if packed:  # redis-py's own send_packed_command writes this way, then drains;
+            self._conn._writer.writelines(packed)  # a broken socket shows on the read
+
     def _fail_all(self, error: BaseException) -> None:
-        self._queue.extendleft(reversed(self._unread))
-        self._unread = []
+        self._queue.extendleft(reversed(self._sent))
+        self._sent.clear()
         while self._queue:
             command = self._queue.popleft()
             if not command.future.done():
                 command.future.set_exception(error)
 
     def _hand_off(self) -> None:
-        """The server stops: the line's task serves what is still queued."""
-        if (self._queue or self._unread) and not self._closed:
+        """The reader stops: the line's task reads (and sends) what is still outstanding."""
+        if (self._queue or self._sent) and not self._closed:
             self._pump = asyncio.create_task(self._drain(), name="redis-command-line")
         else:
             self._busy = False
@@ -118,86 +141,68 @@ class CommandLine:
             self._hand_off()
 
     async def _serve(self, until: asyncio.Future[Any] | None) -> None:
-        """Send batches and read their replies while commands are queued (and ``until``
-        is not done)."""
+        """Connect and write what is queued, read replies in order, while anything is
+        outstanding (and ``until`` is not done)."""
         backoff = BACKOFF_FIRST
-        while (self._queue or self._unread) and not self._closed:
+        while (self._queue or self._sent) and not self._closed:
             if until is not None and until.done():
                 break
-            batch, self._unread = self._unread, []
-            written = bool(batch)  # replies to read before anything is sent
-            if not written:
-                batch = [c for c in self._queue if not c.future.done()]  # skip who gave up
-                self._queue.clear()
-            if not batch:
-                continue
             try:
-                await self._exchange(batch, written)
+                if self._queue:  # cut short here, they stay queued: sent again whole
+                    await self._connect()
+                    queued = list(self._queue)
+                    self._queue.clear()
+                    self._write(queued)
+                if self._sent:  # cancel-safe: an interrupted read resumes where it stopped
+                    await self._read_one()
                 backoff = BACKOFF_FIRST
-            except asyncio.CancelledError:  # the serving caller gave up: the replies it
-                if self._conn is not None and self._conn.is_connected:  # did not read are
-                    self._unread = batch  # read by the line's task, on this connection
-                else:  # cut short while connecting or writing: send it all again (what
-                    for command in batch:  # was written may have run: it counts as a try)
-                        command.attempts += 1
-                    self._queue.extendleft(reversed(batch))
-                raise
-            except _BROKEN as exc:
+            except _BROKEN as exc:  # a broken connection, or none to be had
                 await self.disconnect()
-                retry = []
-                for command in batch:  # unanswered: send again, unless tried enough
+                outstanding = [*self._sent, *self._queue]  # in the order they were issued
+                self._sent.clear()
+                self._queue.clear()
+                for command in outstanding:  # unanswered: send again, unless tried enough
                     command.attempts += 1
                     if command.future.done():
                         continue
                     if command.attempts > self._retries:
                         command.future.set_exception(_as_connection_error(exc))
                     else:
-                        retry.append(command)
-                self._queue.extendleft(reversed(retry))
+                        self._queue.append(command)
                 await asyncio.sleep(backoff)
                 backoff = min(2 * backoff, BACKOFF_MAX)
-            except Exception as exc:  # e.g. an argument Redis cannot take: the callers
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # e.g. a reply redis-py cannot parse: the callers
                 await self.disconnect()  # hear of it, and the stream starts afresh
-                for command in batch:
+                for command in self._sent:
                     if not command.future.done():
                         command.future.set_exception(exc)
+                self._sent.clear()
         if self._closed:
             self._fail_all(RedisConnectionError("the command line was closed"))
 
-    async def _exchange(self, batch: list[_Command], written: bool) -> None:
-        """Send ``batch`` (unless ``written``) and read its replies, removing each answered
-        command from ``batch``: what is left in it when this raises is unanswered."""
+    async def _connect(self) -> None:
         conn = self._conn
-        if not written:
-            if conn is None:
-                conn = self._conn = self._pool.make_connection()
-                conn.retry = Retry(NoBackoff(), 0)  # one attempt: the retries are ours
-            if not conn.is_connected:
-                await conn.connect()
-            packed = []
-            for command in list(batch):  # each on its own: one that cannot be encoded
-                try:  # fails alone
-                    packed.extend(conn.pack_command(*command.args))
-                except Exception as exc:
-                    batch.remove(command)
-                    if not command.future.done():
-                        command.future.set_exception(exc)
-            if not batch:
-                return
-            await conn.send_packed_command(packed, check_health=False)
-        while batch:
-            command = batch[0]
-            try:  # cancel-safe: an interrupted read resumes where it stopped
-                reply = await conn.read_response(disconnect_on_error=False)
-            except ResponseError as exc:  # read whole: the connection stays in step
-                reply = exc
-            del batch[0]
-            if command.future.done():
-                continue
-            if isinstance(reply, ResponseError):
-                command.future.set_exception(reply)
-            else:
-                command.future.set_result(reply)
+        if conn is None:
+            conn = self._conn = self._pool.make_connection()
+            conn.retry = Retry(NoBackoff(), 0)  # one attempt: the retries are ours
+        if not conn.is_connected:
+            await conn.connect()
+
+    async def _read_one(self) -> None:
+        """Read the reply to the oldest command written and hand it to its caller."""
+        try:
+            reply = await self._conn.read_response(disconnect_on_error=False)
+        except ResponseError as exc:  # read whole: the connection stays in step
+            reply = exc
+        command = self._sent.popleft()
+        if command.future.done():
+            return
+        if isinstance(reply, ResponseError):
+            command.future.set_exception(reply)
+        else:
+            command.future.set_result(reply)
 
 
 def _as_connection_error(exc: BaseException) -> RedisConnectionError:

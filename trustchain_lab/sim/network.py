@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 
@@ -40,6 +40,18 @@ class Network:
     def zero(cls) -> Network:
         """No infrastructure at all: what the closed forms assume."""
         return cls(0.0, 0.0, 0.0, 0.0, shared_client_cpu=False)
+
+    def with_link(self, link: Any, proxy_one_way: float = 0.0) -> Network:
+        """This network with every hop crossing ``link`` (a ``trustchain_lab.Link``): its
+        one-way delay, plus ``proxy_one_way`` (the delaying proxy's own cost per hop, which
+        ``calibrate(..., link=...)`` measures). The model has no per-message jitter: a link
+        with jitter is refused rather than modelled as its mean."""
+        if link.jitter:
+            raise ValueError(
+                f"the model cannot reproduce a link's jitter ({link.jitter} s): use a Link "
+                "without jitter to compare sim and real"
+            )
+        return replace(self, one_way=self.one_way + link.delay + proxy_one_way)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
