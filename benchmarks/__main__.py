@@ -72,6 +72,14 @@ def build_parser() -> argparse.ArgumentParser:
         "'variants', 'overhead' and 'throughput' compare them all",
     )
     run.add_argument(
+        "--placement",
+        choices=("inline", "processes", "hosts"),
+        default="inline",
+        help="where the real workers of 'fanout' and 'throughput' run: in this process, "
+        "each in its own process, or each in its own network namespace (root); the model "
+        "is calibrated to match (default: inline)",
+    )
+    run.add_argument(
         "--redis-url",
         help="a Redis to use (default: REDIS_URL, else a private redis-server, else fakeredis)",
     )
@@ -136,9 +144,22 @@ def main(argv: list[str] | None = None) -> int:
         if not out.exists():
             break
         out = args.out / f"{stamp}-{label}-{k}"
+    if args.placement == "hosts":
+        from trustchain_lab.netns import NamespaceError, check_namespaces
+
+        try:
+            check_namespaces()
+        except NamespaceError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     out.mkdir(parents=True)
     ctx = Context(
-        quick=args.quick, backends=backends, out=out, seed=args.seed, variant=args.variant
+        quick=args.quick,
+        backends=backends,
+        out=out,
+        seed=args.seed,
+        variant=args.variant,
+        placement=args.placement,
     )
     with ExitStack() as stack:
         if "redis" in backends:
@@ -153,6 +174,15 @@ def main(argv: list[str] | None = None) -> int:
                     out.rmdir()  # nothing was written to it
                     return 2
             ctx.redis_url, ctx.redis_backend = target.url, target.backend
+            if args.placement != "inline" and target.backend != "redis":
+                print(
+                    f"error: --placement {args.placement} needs a real Redis (fakeredis lives "
+                    "in one process): install redis-server or pass --redis-url",
+                    file=sys.stderr,
+                )
+                stack.close()
+                out.rmdir()
+                return 2
             if target.backend == "fakeredis":
                 print(
                     "note: no Redis found (REDIS_URL, --redis-url, redis-server on PATH): the "

@@ -27,8 +27,10 @@ class Context:
     redis_url: str | None = None  # a redis:// URL or "fakeredis", when "redis" is in backends
     redis_backend: str | None = None  # "redis" or "fakeredis": what the redis URL really is
     progress: bool | None = None  # None: bars only when stderr is a terminal
+    placement: str = "inline"  # where the real workers of fanout and throughput run
 
     calibration: Any = None  # trustchain_lab.sim.Calibration, measured once when needed
+    calibrations: dict[str, Any] = field(default_factory=dict)  # other placements'
 
     def size(self, quick: int, full: int) -> int:
         return quick if self.quick else full
@@ -44,11 +46,23 @@ class Context:
         """How a backend is labelled in data and figures: "sim", "redis" or "fakeredis"."""
         return backend if backend == "sim" else (self.redis_backend or "redis")
 
-    def network(self):
-        """The model's ``Network``: calibrated on this run's Redis when it is a real one."""
+    def network(self, placement: str = "inline"):
+        """The model's ``Network``: calibrated on this run's Redis when it is a real one,
+        for workers placed as ``placement`` (their own CPU out of this process; for
+        ``"hosts"`` also the proxy on the bridge their connections cross)."""
         from trustchain_lab.calibration import measure
+        from trustchain_lab.link import Link
         from trustchain_lab.sim import Network
 
+        if placement != "inline":
+            if self.redis_backend != "redis":
+                return Network(shared_client_cpu=False)
+            if placement not in self.calibrations:
+                link = Link() if placement == "hosts" else None
+                self.calibrations[placement] = measure(
+                    self.redis_url, shared_client_cpu=False, link=link
+                )
+            return self.calibrations[placement].network
         if self.calibration is None:
             if self.redis_backend == "redis":
                 self.calibration = measure(self.redis_url)
@@ -63,15 +77,14 @@ class Context:
         disable = None if self.progress is None else not self.progress
         return tqdm(items, desc=desc, leave=False, disable=disable)
 
-    def sweep(self, scenarios: list, backend: str, measure=None):
+    def sweep(self, scenarios: list, backend: str, measure=None, placement: str = "inline"):
         """``trustchain_lab.sweep`` on ``backend``: the model in parallel processes, real
         Redis one scenario at a time (parallel runs would distort its timings)."""
         from trustchain_lab import sweep
 
         if backend == "sim":
-            return sweep(
-                scenarios, "sim", network=self.network(), progress=self.progress, measure=measure
-            )
+            net = self.network(placement)
+            return sweep(scenarios, "sim", network=net, progress=self.progress, measure=measure)
         return sweep(
             scenarios,
             "redis",
@@ -79,15 +92,16 @@ class Context:
             jobs=1,
             progress=self.progress,
             measure=measure,
+            placement=placement,
         )
 
-    def run(self, scenario, backend: str):
+    def run(self, scenario, backend: str, placement: str = "inline"):
         """Run ``scenario`` on ``backend`` ("sim" or "redis") and return its RunResult."""
         from trustchain_lab import run_redis, run_sim
 
         if backend == "sim":
-            return run_sim(scenario, self.network(), progress=False)
-        return run_redis(scenario, self.redis_url, progress=False)
+            return run_sim(scenario, self.network(placement), progress=False)
+        return run_redis(scenario, self.redis_url, placement=placement, progress=False)
 
 
 @dataclass
@@ -114,6 +128,7 @@ def run_metadata(ctx: Context, argv: list[str]) -> dict[str, Any]:
         "quick": ctx.quick,
         "seed": ctx.seed,
         "variant": ctx.variant,
+        "placement": ctx.placement,
         "backends": list(ctx.backends),
         "redis_backend": ctx.redis_backend,
         "python": sys.version.split()[0],

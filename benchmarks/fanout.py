@@ -1,8 +1,11 @@
 """Suite ``fanout``: latency, races and Redis round trips as the number of workers grows.
 
-N always-interested workers, claim delay Exponential(1 ms), work Exponential(20 ms). The
-reference line is the closed form of the work alone (max of N exponentials), which the
-claim delay and the infrastructure can only add to.
+N always-interested workers, claim delay Exponential(1 ms), work Exponential(20 ms), the
+real workers placed as ``--placement`` says. The reference line is the closed form of the
+work alone (max of N exponentials), which the claim delay and the infrastructure can only
+add to. Then the seed's zero-delay race: zero claim delay and zero work, N = 2, 8, 32, for
+every placement: with every worker in one event loop each claim is sent before any reply,
+so the race cannot show; in their own processes it can.
 """
 
 from __future__ import annotations
@@ -10,8 +13,9 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from trustchain_lab import Exponential, Scenario
+from trustchain_lab import Const, Exponential, Scenario
 from trustchain_lab.analytic import max_exponential_mean, max_exponential_quantile
+from trustchain_lab.stats import wilson_interval
 
 from .core import (
     CLOSED_FORM,
@@ -22,6 +26,7 @@ from .core import (
     error_bars,
     figure_text,
     headline_figures,
+    headline_with_interval,
     markdown_table,
     readable_log_axis,
     save_figure,
@@ -30,6 +35,7 @@ from .core import (
 TITLE = "Fan-out scaling: latency, races and Redis round trips vs workers"
 DESCRIPTION = "latency p50/p95/p99, race rate, round trips per request for N = 1..64"
 WORK_MEAN = 0.02
+RACE_WORKERS = (2, 8, 32)  # the zero-delay race
 
 
 def mean_and_commands(result) -> dict[str, float]:
@@ -76,7 +82,8 @@ def run(ctx: Context) -> SuiteOutput:
             )
             for n in ns
         ]
-        for s in ctx.sweep(scenarios, backend, measure=mean_and_commands).to_dict("records"):
+        table = ctx.sweep(scenarios, backend, measure=mean_and_commands, placement=ctx.placement)
+        for s in table.to_dict("records"):
             rows.append(
                 {
                     "workers": s["workers"],
@@ -144,5 +151,91 @@ def run(ctx: Context) -> SuiteOutput:
         f"per point. Measured quantiles with their {QUANTILE_INTERVAL}."
         f"\n\n{markdown_table(table, '.3g')}\n"
     )
+    race, race_md, race_headline = zero_delay_race(ctx)
+    md = md.replace(
+        "one request at a time;",
+        f"one request at a time, the real workers placed `{ctx.placement}`;",
+    )
     timings = [k for k in headline if k.endswith(("_redis", "_fakeredis"))]
-    return SuiteOutput("fanout", TITLE, df, md, [figure], headline, timings)
+    df = pd.concat([df.assign(placement=ctx.placement, sweep="latency"), race], ignore_index=True)
+    return SuiteOutput(
+        "fanout", TITLE, df, md + race_md, [figure], {**headline, **race_headline}, timings
+    )
+
+
+def placements(ctx: Context) -> list[str]:
+    """Every placement this machine offers a real Redis run (hosts: root and `ip`)."""
+    from trustchain_lab.netns import NamespaceError, check_namespaces
+
+    if ctx.redis_backend != "redis":
+        return ["inline"]
+    try:
+        check_namespaces()
+    except NamespaceError:
+        return ["inline", "processes"]
+    return ["inline", "processes", "hosts"]
+
+
+def zero_delay_race(ctx: Context) -> tuple[pd.DataFrame, str, dict[str, float]]:
+    """The seed's race with nothing to wait for: premature answers per placement and N."""
+    rows = []
+    n = ctx.size(100, 400)
+    where = placements(ctx)
+    points = [(p, b) for p in where for b in ctx.backends]
+    for placement, backend in ctx.bar(points, "zero-delay race"):
+        scenarios = [
+            Scenario(
+                task="ZeroRace",
+                workers=w,
+                claim_delay=Const(0.0),
+                work_time=Const(0.0),
+                probe_window=0.5,
+                deadline=5.0,
+                requests=n,
+                concurrency=1,
+                variant=ctx.variant,
+                seed=ctx.seed,
+            )
+            for w in RACE_WORKERS
+        ]
+        for s in ctx.sweep(scenarios, backend, placement=placement).to_dict("records"):
+            k = round(s["premature_rate"] * s["requests"])
+            low, high = wilson_interval(k, s["requests"])
+            rows.append(
+                {
+                    "sweep": "zero-delay race",
+                    "placement": placement,
+                    "backend": ctx.label(backend),
+                    "workers": s["workers"],
+                    "premature_rate": s["premature_rate"],
+                    "premature_rate_lo": low,
+                    "premature_rate_hi": high,
+                    "requests": s["requests"],
+                }
+            )
+    race = pd.DataFrame(rows)
+    race["premature (95 % interval)"] = figure_text(race, "premature_rate")
+    wide = race.pivot(
+        index="workers", columns=["placement", "backend"], values="premature (95 % interval)"
+    )
+    wide.columns = [f"{p}, {b}" for p, b in wide.columns]
+    race = race.drop(columns="premature (95 % interval)")
+    headline = {}
+    for r in race.itertuples(index=False):
+        headline.update(
+            headline_with_interval(
+                f"zero_delay_premature_N{r.workers}_{r.placement}_{r.backend}",
+                r.premature_rate,
+                r.premature_rate_lo,
+                r.premature_rate_hi,
+            )
+        )
+    md = (
+        f"\n**The zero-delay race** (variant `{ctx.variant}`): zero claim delay, zero work, "
+        f"every worker interested, one request at a time, {n} requests per point; premature "
+        "answers (the dispatcher found the claim list empty before a claim landed) with "
+        "their 95 % Wilson interval, for each placement of the real workers (the model "
+        "calibrated for each: one CPU for all inline, one per worker otherwise).\n\n"
+        f"{markdown_table(wide.reset_index())}\n"
+    )
+    return race, md, headline

@@ -1,12 +1,12 @@
 """Suite ``throughput``: requests per second vs requests in flight, and the model's speed.
 
-Four always-interested workers, zero claim delay and zero work, so the infrastructure is
-all there is: every variant on the same Redis in the same run. Two ceilings: the
-round-trip ceiling c / (k · RTT), with k the round trips a request makes one after the
-other (read off the model with nothing but a network delay: seed publish, claim, reply,
-N pops, DEL = N + 4; known: publish, reply = 2), and the client-CPU ceiling
-1 / (client steps per request · CPU per step) of the calibrated model. Then the SimPy
-model's own speed.
+Four always-interested workers (placed as ``--placement`` says), zero claim delay and zero
+work, so the infrastructure is all there is: every variant on the same Redis in the same
+run. Two ceilings: the round-trip ceiling c / (k · RTT), with k the round trips a request
+makes one after the other (read off the model with nothing but a network delay: seed
+publish, claim, reply, N pops, DEL = N + 4; known: publish, reply = 2), and the client-CPU
+ceiling 1 / (client steps per request · CPU per step) of the calibrated model. Then the
+SimPy model's own speed.
 """
 
 from __future__ import annotations
@@ -72,11 +72,15 @@ def run(ctx: Context) -> SuiteOutput:
     points = [(c, v, b) for c in in_flight for v in names for b in ctx.backends]
     for c, variant, backend in ctx.bar(points, "throughput sweep"):
         n = max(ctx.size(100, 300), (2 if ctx.quick else 4) * c)
-        results = [ctx.run(scenario(variant, n, c, ctx.seed + b), backend) for b in range(BATCHES)]
+        results = [
+            ctx.run(scenario(variant, n, c, ctx.seed + b), backend, ctx.placement)
+            for b in range(BATCHES)
+        ]
         rate, low, high = mean_interval([throughput(r) for r in results])
         result = results[0]  # its latency and outcome columns: the first batch
         summary = result.summary()
         row = {
+            "placement": ctx.placement,
             "in_flight": c,
             "variant": variant,
             "backend": ctx.label(backend),
@@ -90,7 +94,7 @@ def run(ctx: Context) -> SuiteOutput:
             row["client_steps_per_request"] = result.meta["client_ops"] / len(result.requests)
         rows.append(row)
     df = pd.DataFrame(rows)
-    net = ctx.network() if ctx.sim else None
+    net = ctx.network(ctx.placement) if ctx.sim else None
     cal = ctx.calibration
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for (variant, backend), part in df.groupby(["variant", "backend"]):
@@ -185,6 +189,7 @@ def run(ctx: Context) -> SuiteOutput:
         }
     )
     md = (
+        f"Real workers placed `{ctx.placement}` (`--placement`). "
         f"Requests per second: the mean of {BATCHES} batches (seeds seed … seed + "
         f"{BATCHES - 1}) with its 95 % Student-t interval; the model, with zero work and "
         "zero claim delay, gives the same rate on every batch.\n\n"

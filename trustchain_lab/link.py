@@ -22,6 +22,7 @@ import math
 import os
 import secrets
 import select
+import selectors
 import shutil
 import signal
 import subprocess
@@ -580,7 +581,13 @@ def main(argv: list[str] | None = None) -> int:
         p.error(str(exc))
     if not _loopback(args.to[0]):
         p.error(f"the proxy only reaches loopback, got host {args.to[0]!r}")
-    asyncio.run(_serve(args.to, link, args.seed, args.watch_stdin, args.listen))
+    # select() waits to the microsecond; epoll rounds every wait up to a whole millisecond,
+    # which would make each delayed chunk late by up to 1 ms (fd limit 1024: enough here)
+    loop = asyncio.SelectorEventLoop(selectors.SelectSelector())
+    try:
+        loop.run_until_complete(_serve(args.to, link, args.seed, args.watch_stdin, args.listen))
+    finally:
+        loop.close()
     return 0
 
 

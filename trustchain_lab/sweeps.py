@@ -68,6 +68,7 @@ def sweep(
     executor: concurrent.futures.Executor | None = None,
     progress: bool | None = None,
     measure: Callable[[RunResult], dict[str, Any]] | None = None,
+    placement: str = "inline",
 ) -> pd.DataFrame:
     """Run every scenario on ``backend`` and return one row per scenario, in their order.
 
@@ -78,7 +79,8 @@ def sweep(
     run on it instead (``jobs`` is then ignored). ``network`` is the model's (sim);
     ``redis_url`` the Redis to use (redis; default as ``run_redis``). ``measure``: a
     module-level function of a ``RunResult`` returning more columns for its row (it runs
-    where the scenario ran, so it must be importable there).
+    where the scenario ran, so it must be importable there). ``placement``: where the real
+    workers run (``run_redis``'s; redis only).
     """
     items = [scenarios] if isinstance(scenarios, Scenario) else list(scenarios)
     if not items:
@@ -92,6 +94,8 @@ def sweep(
         raise ValueError(f"jobs must be an int >= 1, got {jobs!r}")
     if network is not None and not isinstance(network, Network):
         raise TypeError(f"network must be a Network, got {type(network).__name__}")
+    if placement != "inline" and backend != "redis":
+        raise ValueError(f"placement={placement!r} is for backend 'redis', not {backend!r}")
     if measure is not None and not callable(measure):
         raise TypeError(f"measure must be a function of a RunResult, got {measure!r}")
     if executor is not None and not isinstance(executor, concurrent.futures.Executor):
@@ -111,8 +115,9 @@ def sweep(
                     executor=executor,
                     progress=progress,
                     measure=measure,
+                    placement=placement,
                 )
-    target = network if backend == "sim" else redis_url
+    target = network if backend == "sim" else (redis_url, placement)
     jobs = jobs or (os.cpu_count() or 1 if backend == "sim" else 1)
     rows: list[dict[str, Any] | None] = [None] * len(items)
     bar = _bar(len(items), progress, backend)
@@ -163,7 +168,8 @@ def run_one(
     else:
         from .redis_runner import run_redis
 
-        result = run_redis(scenario, target, progress=False)
+        url, placement = target
+        result = run_redis(scenario, url, placement=placement, progress=False)
     summary = result.summary().to_dict()
     summary["requests"] = int(summary["requests"])
     extra = measure(result) if measure is not None else {}
