@@ -20,9 +20,10 @@ SUITES = {  # name -> module; each module has TITLE, DESCRIPTION and run(ctx) ->
     "variants": "benchmarks.variants",
     "faults": "benchmarks.faults",
     "gateway": "benchmarks.gateway",
+    "fidelity": "benchmarks.fidelity",
     "notebooks": "benchmarks.notebooks",
 }
-ON_REQUEST = ("notebooks",)  # run only when named: long, and needs the notebooks extra
+ON_REQUEST = ("fidelity", "notebooks")  # run only when named: long (notebooks: an extra)
 
 
 def _descriptions() -> str:
@@ -53,7 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
         "two runs; a change inside either run's 95 % interval is marked 'within noise')",
     )
     run.add_argument(
-        "suites", nargs="*", metavar="SUITE", help="suites to run (default: all but notebooks)"
+        "suites",
+        nargs="*",
+        metavar="SUITE",
+        help="suites to run (default: all but fidelity and notebooks)",
     )
     run.add_argument("--quick", action="store_true", help="small sizes: about three minutes in all")
     from trustchain_lab.protocol import variant_names

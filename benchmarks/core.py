@@ -31,6 +31,7 @@ class Context:
 
     calibration: Any = None  # trustchain_lab.sim.Calibration, measured once when needed
     calibrations: dict[str, Any] = field(default_factory=dict)  # other placements'
+    model_points: set[tuple[str, int, int]] = field(default_factory=set)  # asked of the model
 
     def size(self, quick: int, full: int) -> int:
         return quick if self.quick else full
@@ -84,6 +85,8 @@ class Context:
 
         if backend == "sim":
             net = self.network(placement)
+            for sc in scenarios:
+                self.asked(sc, placement)
             return sweep(scenarios, "sim", network=net, progress=self.progress, measure=measure)
         return sweep(
             scenarios,
@@ -95,11 +98,28 @@ class Context:
             placement=placement,
         )
 
+    def asked(self, scenario, placement: str) -> None:
+        """Note a point asked of the model (its validity is reported with the suite)."""
+        from trustchain_lab import Topology
+
+        workers = len(Topology.of(scenario).slots)
+        self.model_points.add((placement, workers, scenario.concurrency))
+
+    def validity(self):
+        """(folder, ranges) of the newest fidelity run in this results folder, or None."""
+        from .fidelity import VALIDITY_FILE
+
+        found = sorted(self.out.parent.glob(f"*/{VALIDITY_FILE}"), key=lambda p: p.stat().st_mtime)
+        if not found:
+            return None
+        return found[-1].parent.name, pd.read_csv(found[-1])
+
     def run(self, scenario, backend: str, placement: str = "inline"):
         """Run ``scenario`` on ``backend`` ("sim" or "redis") and return its RunResult."""
         from trustchain_lab import run_redis, run_sim
 
         if backend == "sim":
+            self.asked(scenario, placement)
             return run_sim(scenario, self.network(placement), progress=False)
         return run_redis(scenario, self.redis_url, placement=placement, progress=False)
 
@@ -154,8 +174,9 @@ class Report:
     def add(self, output: SuiteOutput, seconds: float) -> None:
         output.data.to_csv(self.ctx.path(f"{output.name}.csv"), index=False)
         figures = "".join(f"\n![{f}]({f})\n" for f in output.figures)
+        validity = self.validity_note() if output.name != "fidelity" else ""
         self.sections.append(
-            f"## {output.title}\n\n{output.markdown.strip()}\n{figures}\n"
+            f"## {output.title}\n\n{output.markdown.strip()}\n{figures}\n{validity}"
             f"_Data: `{output.name}.csv`; {seconds:.1f} s._\n"
         )
         self.meta["suites"][output.name] = {
@@ -165,6 +186,29 @@ class Report:
             "timings": output.timings,
         }
         self.write()
+
+    def validity_note(self) -> str:
+        """Which points the suite asked of the model lie outside the validated ranges."""
+        from trustchain_lab.fidelity import outside
+
+        points, self.ctx.model_points = sorted(self.ctx.model_points), set()
+        if not points:
+            return ""
+        found = self.ctx.validity()
+        if found is None:
+            return (
+                f"_Model validity: unchecked on this machine (no fidelity run in "
+                f"`{self.ctx.out.parent}`; `python -m benchmarks fidelity` maps it)._\n\n"
+            )
+        folder, ranges = found
+        reasons = [r for p in points if (r := outside(ranges, *p)) is not None]
+        if not reasons:
+            return f"_Model validity: every point is inside the ranges of run `{folder}`._\n\n"
+        shown = "; ".join(dict.fromkeys(reasons))
+        return (
+            f"_Model validity: {len(reasons)} of {len(points)} model points lie outside the "
+            f"ranges validated by fidelity run `{folder}`: {shown}._\n\n"
+        )
 
     def note(self, text: str) -> None:
         self.sections.append(text.strip() + "\n")
@@ -179,8 +223,10 @@ class Report:
         m = cal.measured
         return (
             f"The model used a `Network` calibrated on this run's Redis: PING round trip "
-            f"p50 {m['ping_rtt_p50'] * 1e6:.0f} µs, client CPU per protocol step "
-            f"{m['client_seconds_per_protocol_step'] * 1e6:.0f} µs, server time per "
+            f"p50 {m['ping_rtt_p50'] * 1e6:.0f} µs, client CPU "
+            f"{m['client_seconds_per_op_by_cpu'] * 1e6:.0f} µs per operation and "
+            f"{m['client_seconds_per_wake'] * 1e6:.0f} µs per wake of an idle loop (by CPU "
+            "accounting), server time per "
             f"command {m['server_seconds_per_command'] * 1e6:.2f} µs and per subscriber "
             f"{m['server_seconds_per_subscriber'] * 1e6:.2f} µs ({_spread(m)})."
         )

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 
@@ -30,10 +31,16 @@ SCENARIO = tl.Scenario(
 
 
 def stray_processes() -> list[str]:
-    out = subprocess.run(
-        ["pgrep", "-af", "trustchain_lab.(worker_host|link)"], capture_output=True, text=True
-    ).stdout
-    return [line for line in out.splitlines() if "pgrep" not in line]
+    """Command lines of running worker hosts and link proxies (read from /proc)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            argv = cmdline.read_bytes().split(b"\0")
+        except OSError:  # gone meanwhile
+            continue
+        if any(a in (b"trustchain_lab.worker_host", b"trustchain_lab.link") for a in argv):
+            found.append(b" ".join(argv).decode(errors="replace"))
+    return found
 
 
 @pytest.mark.parametrize("placement", ["processes", "hosts"])

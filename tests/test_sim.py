@@ -207,3 +207,41 @@ def test_closed_forms_know_their_values_and_refuse_nonsense():
     ):
         with pytest.raises(ValueError):
             bad()
+
+
+def test_worker_processes_share_the_machines_cores():
+    """One CPU per actor, but one core for all: the deliveries queue for it."""
+    base = {"one_way": 0.0, "service": 0.0, "per_subscriber": 0.0, "client_cost": 0.001}
+    own = Network(**base, shared_client_cpu=False)
+    one_core = Network(**base, shared_client_cpu=False, cores=1)
+    for net, expected in ((own, [0.002, 0.002]), (one_core, [0.002, 0.003])):
+        ev = tl.run_sim(two_workers(), net).events
+        assert ev[ev.kind == "deliver"]["t"].round(6).tolist() == expected
+
+
+def test_an_idle_cpu_pays_the_wake_and_a_busy_one_does_not():
+    net = Network(
+        one_way=0.0,
+        service=0.0,
+        per_subscriber=0.0,
+        client_cost=0.001,
+        shared_client_cpu=False,
+        wake=0.0005,
+    )
+    r = tl.run_sim(two_workers(), net)
+    ev = r.events
+    # the gateway's publish wakes it (0 -> 1.5 ms), each worker wakes for its delivery
+    assert ev[ev.kind == "deliver"]["t"].round(6).tolist() == [0.003, 0.003]
+    assert 0 < r.meta["client_wakes"] < r.meta["client_ops"]
+    shared = tl.run_sim(two_workers(), Network(0.0, 0.0, 0.0, 0.001, wake=0.0005)).events
+    # one CPU, busy from the publish on: the deliveries follow it without a wake
+    assert shared[shared.kind == "deliver"]["t"].round(6).tolist() == [0.0025, 0.0035]
+    with pytest.raises(ValueError, match="cores must be an int"):
+        Network(cores=-1)
+
+
+def test_a_link_adds_its_delay_to_every_hop_and_jitter_is_refused():
+    net = Network(one_way=0.0001).with_link(tl.Link(0.002), proxy_one_way=0.00005)
+    assert net.one_way == pytest.approx(0.00215)
+    with pytest.raises(ValueError, match="jitter"):
+        Network().with_link(tl.Link(0.002, 0.001))

@@ -18,7 +18,7 @@ VARIANTS = ("seed", "known", "sealed", "ack")
 
 @pytest.fixture(params=["fakeredis", "redis", "sim", "processes", "hosts"])
 def backend(request: pytest.FixtureRequest) -> str:
-    """"sim", a Redis URL, or "<placement> <URL>" for workers out of this process."""
+    """ "sim", a Redis URL, or "<placement> <URL>" for workers out of this process."""
     if request.param in ("sim", "fakeredis"):
         return FAKEREDIS if request.param == "fakeredis" else "sim"
     if request.param == "hosts":

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import os
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -14,7 +15,7 @@ from redis.asyncio import Redis
 
 from .chain import redis_client
 from .link import Link, LinkProxy
-from .sim import Model, Network
+from .sim import Network
 from .target import NoRedisError, RedisTarget, redis_target
 
 PINGS = 400  # sequential round trips for the latency
@@ -22,13 +23,11 @@ CONCURRENT = 32  # coroutines saturating the client CPU
 FANOUT = 32  # subscribers for the per-subscriber cost
 PUBLISHES = 300
 MIN_ONE_WAY = 1e-6
-PROTOCOL_REQUESTS = 600  # requests of the saturated run that prices a protocol step
-PROTOCOL_CONCURRENCY = 64
 
 
 REPEATS = 3  # whole measurements; the network takes the median of each figure
 SPREAD_WARNING = 0.25  # (max - min) / median of a figure above this: warn
-WATCHED = ("ping_rtt_p50", "client_seconds_per_protocol_step")  # what the model's timings
+WATCHED = ("ping_rtt_p50", "client_seconds_per_ping")  # what the model's timings
 # rest on; the server's sub-microsecond costs and a p99 of 400 pings vary more, mattering less
 
 
@@ -110,7 +109,7 @@ async def _ameasure(
             runs = [await _measure(target, client, shared) for _ in range(repeats)]
         finally:
             await client.aclose()
-        cal = combine(runs)
+        cal = await _fit_wake(target, combine(runs))
         if link is None:
             return cal
         if target.backend != "redis":
@@ -118,6 +117,64 @@ async def _ameasure(
         proxy_one_way = await _proxy_one_way(target.url, cal.measured["ping_rtt_p50"], link)
     measured = {**cal.measured, "link_delay": link.delay, "proxy_one_way": proxy_one_way}
     return Calibration(cal.network.with_link(link, proxy_one_way), measured)
+
+
+CPU_RUNS = (  # (requests in flight, requests) of the runs that price client CPU
+    (128, 600),  # saturated: the loops seldom idle (prices an operation)
+    (1, 150),  # one at a time: every step finds the loop idle (prices the wake)
+)
+CPU_FIT_ROUNDS = 4  # the counts depend on the costs: price them in turn a few rounds
+
+
+async def _fit_wake(target: RedisTarget, cal: Calibration) -> Calibration:
+    """Price client CPU by accounting, from the CPU seconds the real clients used
+    (``time.process_time`` of every process) in two runs placed as the calibration's
+    workers are (inline, or in processes): ``client_cost`` per operation from a saturated
+    run (the loops seldom idle), ``wake`` per operation that finds its loop idle from a run
+    of one request at a time. The model counts the operations and wakes of the same runs
+    (the counts depend on the costs: they are priced in turn a few rounds)."""
+    from .dists import Const
+    from .redis_runner import arun_redis
+    from .scenario import Scenario
+    from .sim_runner import run_sim
+
+    if target.backend != "redis":
+        return cal
+    placement = "inline" if cal.network.shared_client_cpu else "processes"
+    runs = []
+    for in_flight, requests in CPU_RUNS:
+        sc = Scenario(  # every kind of client operation: deliveries to workers that
+            task="Cpu",  # decline, timers, claims, replies, pops
+            workers=4,
+            interest=0.5,
+            claim_delay=Const(0.001),
+            work_time=Const(0.001),
+            requests=requests,
+            concurrency=in_flight,
+            probe_window=0.05,  # 1 in 16 requests finds nobody interested: answer it soon
+            deadline=5.0,
+            seed=1,
+        )
+        real = await arun_redis(sc, target.url, placement=placement, progress=False)
+        runs.append((sc, real.meta["client_cpu_seconds"]))
+    (sat, cpu_sat), (seq, cpu_seq) = runs
+    network = cal.network
+    for _ in range(CPU_FIT_ROUNDS):  # each equation prices one unknown: well conditioned
+        ops_sat, wakes_sat = _counts(run_sim(sat, network, progress=False))
+        ops_seq, wakes_seq = _counts(run_sim(seq, network, progress=False))
+        cost = max((cpu_sat - wakes_sat * network.wake) / ops_sat, 1e-6)
+        wake = max((cpu_seq - ops_seq * cost) / max(wakes_seq, 1), 0.0)
+        network = replace(network, client_cost=cost, wake=wake)
+    measured = {
+        **cal.measured,
+        "client_seconds_per_op_by_cpu": network.client_cost,
+        "client_seconds_per_wake": network.wake,
+    }
+    return Calibration(network, measured)
+
+
+def _counts(result: Any) -> tuple[int, int]:
+    return result.meta["client_ops"], result.meta["client_wakes"]
 
 
 async def _proxy_one_way(url: str, direct_rtt: float, link: Link) -> float:
@@ -168,6 +225,7 @@ def combine(runs: list[Calibration]) -> Calibration:
         per_subscriber=float(np.median([n.per_subscriber for n in nets])),
         client_cost=float(np.median([n.client_cost for n in nets])),
         shared_client_cpu=nets[0].shared_client_cpu,
+        cores=nets[0].cores,
     )
     measured = {**runs[0].measured, **median, "spread": spread, "repeats": len(runs)}
     return Calibration(network, measured)
@@ -195,46 +253,23 @@ async def _measure(target: RedisTarget, client: Redis, shared: bool) -> Calibrat
     if target.backend == "redis":
         service, per_sub = await _server_costs(target, client)
     one_way = max((rtt - client_cost - service) / 2, MIN_ONE_WAY)
-    step_cost = await _protocol_step_cost(target)
-    net = Network(
+    net = Network(  # client_cost: priced by CPU accounting once the repeats are combined
         one_way=one_way,
         service=service,
         per_subscriber=per_sub,
-        client_cost=step_cost,
+        client_cost=client_cost,
         shared_client_cpu=shared,
+        cores=0 if shared else os.cpu_count() or 1,  # processes share this machine's cores
     )
     measured = {
         "backend": target.backend,
         "ping_rtt_p50": rtt,
         "ping_rtt_p99": float(np.percentile(rtts, 99)),
         "client_seconds_per_ping": client_cost,
-        "client_seconds_per_protocol_step": step_cost,
         "server_seconds_per_command": service,
         "server_seconds_per_subscriber": per_sub,
     }
     return Calibration(net, measured)
-
-
-async def _protocol_step_cost(target: RedisTarget) -> float:
-    """Client CPU per protocol step: a saturated in-process run of the real implementation
-    (one worker, zero work, many requests in flight), its busy time divided by the number
-    of client operations the model charges for the same scenario."""
-    from .redis_runner import arun_redis
-    from .scenario import Scenario
-
-    sc = Scenario(
-        task="Calibrate",
-        workers=1,
-        requests=PROTOCOL_REQUESTS,
-        concurrency=PROTOCOL_CONCURRENCY,
-        probe_window=1.0,
-        deadline=5.0,
-    )
-    result = await arun_redis(sc, target.url, progress=False)
-    req = result.requests
-    busy = float(req["t_final"].max() - req["t_dispatch"].min())
-    ops = Model(sc, Network.zero()).run()[1]["client_ops"]
-    return busy / ops
 
 
 async def _publish_cost(client: Redis, channel: str, subscribers: list[Any]) -> float:

@@ -119,13 +119,10 @@ class LabWorkers:
 
         return work
 
-    async def start(self, warm: int) -> None:
-        """Subscribe every endpoint and open ``warm`` connections per client beforehand.
-
-        redis-py gives each command in flight a connection of its own; opening one costs
-        several round trips, which would otherwise land on the first requests' latency."""
+    async def start(self) -> None:
+        """Connect and subscribe every endpoint, and open its command connection."""
         await asyncio.gather(*(e.start() for e in self.endpoints))
-        await asyncio.gather(*(c.ping() for c in self.clients for _ in range(warm)))
+        await asyncio.gather(*(e.ping() for e in self.endpoints))
 
     async def drain(self) -> None:
         """Release crashed workers, then let stragglers finish (bounded)."""

@@ -22,7 +22,6 @@ import math
 import os
 import secrets
 import select
-import selectors
 import shutil
 import signal
 import subprocess
@@ -36,6 +35,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from . import timers
 
 LISTEN_HOST = "127.0.0.1"
 HIGH_WATER = 4 * 1024 * 1024  # bytes held per direction before the proxy stops reading
@@ -581,13 +582,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error(str(exc))
     if not _loopback(args.to[0]):
         p.error(f"the proxy only reaches loopback, got host {args.to[0]!r}")
-    # select() waits to the microsecond; epoll rounds every wait up to a whole millisecond,
-    # which would make each delayed chunk late by up to 1 ms (fd limit 1024: enough here)
-    loop = asyncio.SelectorEventLoop(selectors.SelectSelector())
-    try:
-        loop.run_until_complete(_serve(args.to, link, args.seed, args.watch_stdin, args.listen))
-    finally:
-        loop.close()
+    timers.run(_serve(args.to, link, args.seed, args.watch_stdin, args.listen))  # on time
     return 0
 
 

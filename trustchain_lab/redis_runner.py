@@ -21,6 +21,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from . import timers
 from .chain import Dispatcher, Keys, redis_client
 from .lab_workers import LabWorkers, dispatch_kwargs, straggler_budget
 from .link import LISTEN_HOST, Link, LinkProxy
@@ -34,7 +35,6 @@ from .trace import Recorder, RunResult, classify
 from .worker_host import ProcessWorkers
 
 PROTOCOL_COMMANDS = ("publish", "evalsha", "eval")  # what the protocol sends: one per step
-WARM_CONNECTIONS = 64  # at most this many connections per client are opened before the run
 
 
 PLACEMENTS = ("inline", "processes", "hosts")
@@ -57,12 +57,17 @@ def run_redis(
     every connection to Redis crosses (through a delaying proxy in its own process).
     """
     coro = arun_redis(scenario, redis_url, placement=placement, link=link, progress=progress)
+    # timers on time (the drawn sleeps are what the model has), unless too many sockets:
+    # two per endpoint in this process, and a few for the run itself
+    here = placement == "inline" and isinstance(scenario, Scenario)
+    inline = len(Topology.of(scenario).actors) if here else 1
+    sockets = 2 * inline + 16
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(coro)
+        return timers.run(coro, sockets)
     with concurrent.futures.ThreadPoolExecutor(1) as pool:  # e.g. a Jupyter cell
-        return pool.submit(asyncio.run, coro).result()
+        return pool.submit(timers.run, coro, sockets).result()
 
 
 async def arun_redis(
@@ -73,7 +78,8 @@ async def arun_redis(
     link: Link | None = None,
     progress: bool | None = None,
 ) -> RunResult:
-    """``run_redis`` for code already inside an event loop."""
+    """``run_redis`` for code already inside an event loop (on the default epoll loop,
+    timers fire up to 1 ms late: ``run_redis`` runs on a ``timers.fine_timer_loop``)."""
     if not isinstance(scenario, Scenario):
         raise TypeError(f"scenario must be a Scenario, got {type(scenario).__name__}")
     if placement not in PLACEMENTS:
@@ -147,14 +153,14 @@ class _Run:
             self._new_client(), name=GATEWAY, keys=self.keys, observer=self.log.observe
         )
         workers = self._workers()
-        warm = min(self.sc.concurrency, WARM_CONNECTIONS)
         wall = time.perf_counter()
         try:
-            await workers.start(warm)
+            await workers.start()
             await gateway.start()
-            await asyncio.gather(*(gateway.redis.ping() for _ in range(warm)))
+            await gateway.ping()
             before = await _command_counts(gateway.redis)
-            t0 = time.monotonic()
+            server_cpu = await _server_cpu(gateway.redis)
+            cpu, t0 = time.process_time(), time.monotonic()
             await self._requests(gateway)
             budget = straggler_budget(self.sc, self.sc.draws())
             if isinstance(workers, LabWorkers):
@@ -162,6 +168,8 @@ class _Run:
             else:
                 for steps in await workers.drain(budget):
                     self.log.extend(steps)
+            cpu = time.process_time() - cpu  # this process: the gateway (and inline workers)
+            server_cpu = await _server_cpu(gateway.redis) - server_cpu
             counted = _difference(before, await _command_counts(gateway.redis))
             counters = workers.counters()
             malformed = counters["malformed"] + gateway.malformed
@@ -182,9 +190,12 @@ class _Run:
             **info,
             "source": self.target.source,
             "placement": self.placement,
+            "timers": "select (on time)" if timers.precise() else "epoll (up to 1 ms late)",
             "link": None if self.link is None else dataclasses.asdict(self.link),
             "wall_seconds": time.perf_counter() - wall,
             "malformed_messages": malformed,
+            "client_cpu_seconds": cpu + counters.get("cpu_seconds", 0.0),
+            "server_cpu_seconds": server_cpu,
             "late_partials_seen": late,
             **counted,
             "python": platform.python_version(),
@@ -261,6 +272,15 @@ async def _command_counts(client) -> dict[str, int] | None:
         return None
     counts = {c: int(stats.get(f"cmdstat_{c}", {}).get("calls", 0)) for c in PROTOCOL_COMMANDS}
     return counts if stats else None
+
+
+async def _server_cpu(client) -> float:
+    """CPU seconds the Redis server has used (NaN where it does not say, e.g. fakeredis)."""
+    try:
+        info = await client.info("cpu")
+        return float(info["used_cpu_sys"]) + float(info["used_cpu_user"])
+    except Exception:
+        return float("nan")
 
 
 def _difference(before: dict | None, after: dict | None) -> dict[str, int | None]:

@@ -18,9 +18,12 @@ import os
 import signal
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from . import timers
 
 READY_TIMEOUT = 60.0  # seconds for a host to start and subscribe (processes start in parallel)
 RESULT_SLACK = 30.0  # seconds beyond the straggler budget for a host to send its log
@@ -54,13 +57,13 @@ class ProcessWorkers:
         self.launcher = launcher
         self.procs: list[asyncio.subprocess.Process] = []
         self.errs: list[Any] = []
-        self.totals = {"malformed": 0, "late": 0}
+        self.totals = {"malformed": 0, "late": 0, "cpu_seconds": 0.0}
 
     @property
     def pids(self) -> list[int]:
         return [p.pid for p in self.procs]
 
-    async def start(self, warm: int) -> None:
+    async def start(self) -> None:
         """Start every process and wait until all have subscribed."""
         env = {
             **os.environ,
@@ -84,7 +87,7 @@ class ProcessWorkers:
                 start_new_session=True,  # Ctrl-C reaches the run, which stops its hosts
             )
             self.procs.append(proc)
-            spec = {**self.spec, "names": names, "warm": warm}
+            spec = {**self.spec, "names": names}
             proc.stdin.write(json.dumps(spec).encode() + b"\n")
         await asyncio.gather(
             *(self._expect(k, "ready", READY_TIMEOUT) for k in range(len(self.procs)))
@@ -121,11 +124,12 @@ class ProcessWorkers:
             *(self._expect(k, "steps", budget + RESULT_SLACK) for k in range(len(self.procs)))
         )
         for a in answers:
-            self.totals["malformed"] += a["malformed"]
-            self.totals["late"] += a["late"]
+            for key in self.totals:
+                self.totals[key] += a[key]
         return [a["steps"] for a in answers]
 
-    def counters(self) -> dict[str, int]:
+    def counters(self) -> dict[str, float]:
+        """Malformed messages, late partials, and the CPU seconds the hosts used."""
         return dict(self.totals)
 
     async def close(self) -> None:
@@ -175,8 +179,9 @@ async def _serve() -> int:
         names=spec["names"],
     )
     try:
-        await workers.start(spec["warm"])
+        await workers.start()
         answer(ready=True)
+        cpu = time.process_time()
         command = await reader.readline()
         if command.strip() != b"drain":
             return 1  # the parent is gone: stop without a word
@@ -184,14 +189,14 @@ async def _serve() -> int:
         counters = workers.counters()
     finally:
         await workers.close()
-    answer(steps=log.as_dict(), **counters)
+    answer(steps=log.as_dict(), cpu_seconds=time.process_time() - cpu, **counters)
     return 0
 
 
 def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
-        return asyncio.run(_serve())
+        return timers.run(_serve())  # timers on time, as in run_redis's own loop
     except Exception as exc:  # one line for the parent, which names this process
         sys.stdout.write(json.dumps({"error": f"{type(exc).__name__}: {exc}"}) + "\n")
         sys.stdout.flush()

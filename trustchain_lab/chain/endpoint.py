@@ -129,6 +129,13 @@ class Endpoint:
         self._ready = True
         self._reader = asyncio.create_task(self._supervise(), name=f"{self.name}-reader")
 
+    async def ping(self) -> None:
+        """Open the command connection now (PING), so the first request does not pay for
+        opening it; raises what the command would (e.g. ``ConnectionError``)."""
+        if self._line is None:
+            raise RuntimeError(f"{type(self).__name__} {self.name!r} is not started")
+        await self._line.execute("PING")
+
     def _on_gap(self, exc: BaseException) -> None:
         """The subscription broke: messages may have been lost. Subclasses react."""
 

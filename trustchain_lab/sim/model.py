@@ -7,8 +7,10 @@ What decides races and latency is represented explicitly:
   server time, which is what decides a claim race;
 - a PUBLISH costs the server ``per_subscriber`` per subscriber and reaches subscriber k
   (in subscription order) ``k * per_subscriber + one_way`` after it was applied;
-- every client operation (sending a command, handling a message) costs ``client_cost`` of
-  client CPU, one CPU per actor or one shared by all (``Network.shared_client_cpu``);
+- every client operation (sending a command, handling a message, reading a claim-list
+  reply, a worker deciding when its claim-delay timer fires) costs ``client_cost`` of
+  client CPU, one CPU per actor or one shared by all (``Network.shared_client_cpu``), plus
+  ``wake`` when it finds that CPU idle; processes with a CPU each share ``cores`` cores;
 - a dispatcher's per-request state machine (the same ``Collector`` the reference
   implementation runs) has at most one claim-list command in flight; replies and timers
   that come meanwhile wait for its answer.
@@ -199,9 +201,14 @@ class Model:
         self.worker_note = [self._note(s.name) for s in topo.slots]
         self.rids: list[str] = []
         self.claims = MemoryClaims()
-        self.cpu_free = [0.0] * (1 if self.net.shared_client_cpu else len(self.actors))
+        n_cpus = 1 if self.net.shared_client_cpu else len(self.actors)
+        self.cpu_free = [-math.inf] * n_cpus  # idle since ever: the first op wakes it
+        shared_cores = 0 if self.net.shared_client_cpu else self.net.cores
+        self.core_free = [0.0] * shared_cores  # empty: no core is shared
+        self._last_core = 0
         self.server_free = 0.0
         self.cpu_ops = 0  # client operations charged
+        self.wakes = 0  # of which found their CPU idle
         self.commands = 0  # Redis commands sent
         self.publishes = 0  # bus messages: broadcasts and replies
         self.trace = _Trace()
@@ -211,6 +218,7 @@ class Model:
         net = self.net
         self._ow, self._service, self._ps = net.one_way, net.service, net.per_subscriber
         self._cost, self._shared = net.client_cost, net.shared_client_cpu
+        self._wake = net.wake
         # The model's steps as events' callbacks, bound once (not at every event).
         self._task_arrives, self._decided = (self.task_arrives,), (self.decided,)
         self._worked, self._work_done = (self.worked,), (self.work_done,)
@@ -245,13 +253,30 @@ class Model:
         heappush(self._queue, (when if when > now else now, NORMAL, next(self._eid), visit))
 
     def cpu(self, actor: int, t: float) -> float:
-        """One client operation by ``actor`` from ``t``; returns when it is done."""
+        """One client operation by ``actor`` from ``t``; returns when it is done (an idle
+        CPU first pays ``Network.wake``)."""
         k = 0 if self._shared else actor
         self.cpu_ops += 1
         free = self.cpu_free[k]
-        done = (t if t > free else free) + self._cost
+        if t > free:  # idle before t (an op chained right after another is not woken)
+            start, cost = t, self._cost + self._wake
+            self.wakes += 1
+        else:
+            start, cost = free, self._cost
+        if self.core_free:  # processes share the machine's cores: the first one free
+            start = self._core(start)
+        done = start + cost
         self.cpu_free[k] = done
+        if self.core_free:
+            self.core_free[self._last_core] = done
         return done
+
+    def _core(self, start: float) -> float:
+        """The earliest a core is free from ``start`` (remembers which core, for the op)."""
+        cores = self.core_free
+        j = min(range(len(cores)), key=cores.__getitem__)
+        self._last_core = j
+        return cores[j] if cores[j] > start else start
 
     def send(self, actor: int, t: float, subscribers: int = 0) -> float:
         """``actor`` sends a command from ``t`` (one client operation, as ``cpu``, inlined:
@@ -259,8 +284,17 @@ class Model:
         k = 0 if self._shared else actor
         self.cpu_ops += 1
         free = self.cpu_free[k]
-        sent = (t if t > free else free) + self._cost
+        if t > free:  # idle before t (an op chained right after another is not woken)
+            start, cost = t, self._cost + self._wake
+            self.wakes += 1
+        else:
+            start, cost = free, self._cost
+        if self.core_free:
+            start = self._core(start)
+        sent = start + cost
         self.cpu_free[k] = sent
+        if self.core_free:
+            self.core_free[self._last_core] = sent
         self.commands += 1
         arrive = sent + self._ow
         free = self.server_free
@@ -346,8 +380,8 @@ class Model:
         self.carry_out(req, self.cpu(req.dispatcher, self.env._now), req.c.partial(v.j))
 
     def counted(self, ev: _Call) -> None:
-        req, n = ev._value
-        self.carry_out(req, self.env._now, req.c.counted(n))
+        req, n = ev._value  # reading the reply is a client operation of the dispatcher
+        self.carry_out(req, self.cpu(req.dispatcher, self.env._now), req.c.counted(n))
 
     def timer_fired(self, ev: _Call) -> None:
         req, timer, token = ev._value
@@ -361,7 +395,8 @@ class Model:
         self.next_step(done + req.claim_delay[v.j], v, self._decided)
 
     def decided(self, v: _Visit) -> None:
-        req, j, w, now = v.req, v.j, v.actor, self.env._now
+        req, j, w = v.req, v.j, v.actor
+        now = self.cpu(w, self.env._now)  # the claim-delay timer wakes the worker's handler
         wanted = req.interested[j]
         append, code, task = self._append, req.code, req.task
         append((now, code, task, w, INTEREST, 1.0 if wanted else 0.0, -1))
@@ -442,6 +477,7 @@ class Model:
             "network": self.net.to_dict(),
             "simpy_events": next(self._eid),  # every event SimPy scheduled (and processed)
             "client_ops": self.cpu_ops,
+            "client_wakes": self.wakes,
             "redis_commands": self.commands,
             "bus_messages": self.publishes,
             "claim_lists_recreated": len(self.claims.lists),  # recreated by claims after the answer

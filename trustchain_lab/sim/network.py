@@ -16,7 +16,13 @@ class Network:
     - ``per_subscriber``: extra server time for each subscriber a PUBLISH reaches;
     - ``client_cost``: client CPU per operation (sending a command, handling a message);
     - ``shared_client_cpu``: every actor shares one CPU, as the lab's in-process real runs
-      do (one Python process, one event loop); False gives each service its own CPU.
+      do (one Python process, one event loop); False gives each service its own CPU
+      (workers in their own processes);
+    - ``wake``: extra client CPU of an operation that finds its CPU idle (an event loop
+      waiting in epoll wakes: a system call, the loop's iteration, a context switch);
+      operations queued behind others do not pay it;
+    - ``cores``: with ``shared_client_cpu=False``, how many CPU cores those processes
+      share (each still runs one operation at a time); 0: as many as there are actors.
 
     Defaults are close to a loopback Redis on a small machine; ``calibrate`` measures yours.
     """
@@ -26,6 +32,8 @@ class Network:
     per_subscriber: float = 2e-6
     client_cost: float = 30e-6
     shared_client_cpu: bool = True
+    cores: int = 0
+    wake: float = 0.0
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -33,6 +41,9 @@ class Network:
             if f.name == "shared_client_cpu":
                 if not isinstance(v, bool):
                     raise ValueError(f"shared_client_cpu must be a bool, got {v!r}")
+            elif f.name == "cores":
+                if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                    raise ValueError(f"Network.cores must be an int >= 0, got {v!r}")
             elif not (isinstance(v, int | float) and math.isfinite(v) and v >= 0):
                 raise ValueError(f"Network.{f.name} must be a finite number >= 0, got {v!r}")
 
