@@ -28,11 +28,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from trustchain_lab import Outcome, quantile_interval, wilson_interval
+from trustchain_lab import Outcome, wilson_interval
 from trustchain_lab.gateway import Deployment
 from trustchain_lab.redis_server import RedisServer, redis_server_binary
+from trustchain_lab.stats import mean_interval, quantile_intervals
 
 from .core import (
+    QUANTILE_INTERVAL,
     Context,
     SuiteOutput,
     error_bars,
@@ -47,6 +49,7 @@ DESCRIPTION = "req/s, latency p50/p99 and outcomes over HTTP vs K worker process
 TASK = "Gateway"
 WORKERS = (1, 2, 4, 8)
 CONNECTIONS = 16  # requests in flight: the client's connection limit
+BATCHES = 3  # per K: the throughput's interval is their Student-t interval
 WORK_MS = 5.0  # each worker's work per task
 PROBE_WINDOW, DEADLINE = 0.5, 5.0  # seconds, the gateway's
 TIMEOUT = aiohttp.ClientTimeout(total=DEADLINE + 10)  # a request with no answer by then: error
@@ -102,18 +105,24 @@ async def measure(redis_url: str, workers: tuple[int, ...], requests: int) -> pd
             await d.add_workers(k - running, "--work-ms", str(WORK_MS))
             running = k
             await load(url, 2 * CONNECTIONS)  # warm-up: connections opened, nothing counted
-            rows, seconds = await load(url, requests)
-            summary.append(_summary(k, rows, seconds))
+            rows, rates = [], []
+            for _ in range(BATCHES):
+                batch, seconds = await load(url, requests // BATCHES)
+                rows += batch
+                rates.append(len(batch) / seconds)
+            summary.append(_summary(k, rows, rates))
     return pd.DataFrame(summary)
 
 
-def _summary(k: int, rows: list, seconds: float) -> dict:
-    latency_ms = np.array([r[3] for r in rows]) * 1e3
-    row: dict = {"workers": k, "requests": len(rows), "seconds": seconds}
-    row["requests_per_s"] = len(rows) / seconds
+def _summary(k: int, rows: list, rates: list[float]) -> dict:
+    latency_ms = np.array([r[3] for r in rows]) * 1e3  # in the order the answers came
+    row: dict = {"workers": k, "requests": len(rows)}
+    rate = mean_interval(rates)
+    row["requests_per_s"], row["requests_per_s_lo"], row["requests_per_s_hi"] = rate
+    intervals = quantile_intervals(latency_ms, [0.5, 0.99])
     for q in (50, 99):
         row[f"p{q}_ms"] = float(np.percentile(latency_ms, q))
-        row[f"p{q}_ms_lo"], row[f"p{q}_ms_hi"] = quantile_interval(latency_ms, q / 100)
+        row[f"p{q}_ms_lo"], row[f"p{q}_ms_hi"] = intervals[q / 100]
     counts = pd.Series([outcome(s, reason, n, k) for s, reason, n, _ in rows]).value_counts()
     for o in OUTCOMES:
         hits = int(counts.get(o, 0))
@@ -145,7 +154,7 @@ def run(ctx: Context) -> SuiteOutput:
     shown = pd.DataFrame(
         {
             "K": df["workers"],
-            "req/s": df["requests_per_s"].map("{:.0f}".format),
+            "req/s": interval_columns(df, "requests_per_s", ".3g"),
             "p50 (ms)": interval_columns(df, "p50_ms", ".3g"),
             "p99 (ms)": interval_columns(df, "p99_ms", ".3g"),
             **{
@@ -163,17 +172,25 @@ def run(ctx: Context) -> SuiteOutput:
         f"deadline {DEADLINE:g} s. All of it shares this one machine's {os.cpu_count()} CPUs "
         "over loopback, "
         "so the figures are CPU-bound here and say little about a spread deployment. "
-        "Latency is the client's (the HTTP round trip); quantiles with their 95 % "
-        "distribution-free interval, outcome rates with their 95 % Wilson interval (only "
+        "Latency is the client's (the HTTP round trip); quantiles with their "
+        f"{QUANTILE_INTERVAL}, outcome rates with their 95 % Wilson interval (only "
         "outcomes that occurred are shown beside `complete`; the module's docstring defines "
-        "them). Requests per second: of one run, with no interval. A `premature` answer "
+        f"them). Requests per second: the mean of {BATCHES} batches with its 95 % "
+        "Student-t interval. A `premature` answer "
         "is the seed variant's claim race (suite `races`): a worker scheduled late claims "
         "after another's pop emptied the list, likelier the more processes share the CPUs."
         f"\n\n{markdown_table(shown)}\n"
     )
     headline = {}
     for r in df.itertuples(index=False):
-        headline[f"requests_per_s_K{r.workers}"] = float(r.requests_per_s)
+        headline.update(
+            headline_with_interval(
+                f"requests_per_s_K{r.workers}",
+                r.requests_per_s,
+                r.requests_per_s_lo,
+                r.requests_per_s_hi,
+            )
+        )
         headline.update(
             headline_with_interval(f"p50_ms_K{r.workers}", r.p50_ms, r.p50_ms_lo, r.p50_ms_hi)
         )
@@ -191,7 +208,14 @@ def run(ctx: Context) -> SuiteOutput:
 
 def _figure(df: pd.DataFrame, ctx: Context) -> str:
     fig, (rate, lat) = plt.subplots(1, 2, figsize=(9, 4))
-    rate.plot(df["workers"], df["requests_per_s"], marker="o")
+    error_bars(
+        rate,
+        df["workers"],
+        df["requests_per_s"],
+        df["requests_per_s_lo"],
+        df["requests_per_s_hi"],
+        marker="o",
+    )
     rate.set(xlabel="worker processes K", ylabel="requests per second", title="Throughput")
     rate.set_ylim(bottom=0)
     for q, colour in ((50, "C0"), (99, "C1")):

@@ -81,6 +81,17 @@ def test_the_seed_example_runs_in_the_model():
     assert (result.top_level()["outcome"] == "complete").all()
 
 
+def test_the_placement_example_runs(real_redis_url, monkeypatch, capsys):
+    monkeypatch.setenv("REDIS_URL", real_redis_url)
+    namespace: dict = {}
+    exec(block("tl.run_redis(scenario)"), namespace)
+    exec(block('placement="processes"'), namespace)
+    assert namespace["spread"].meta["placement"] == "processes"
+    assert namespace["spread"].meta["link"] == {"delay": 0.002, "jitter": 0.0}
+    assert namespace["model"].backend == "sim"
+    assert capsys.readouterr().out.splitlines()[-1].startswith("processes ")
+
+
 TESTED = (  # one marker per README example, each run by a test above
     "tl.run_redis(scenario)",
     "tl.calibrate()",
@@ -89,6 +100,7 @@ TESTED = (  # one marker per README example, each run by a test above
     "tl.variants()",
     "acl_rules",
     "tl.sweep(",
+    'placement="processes"',
 )
 
 
