@@ -36,7 +36,8 @@ QUICK = {  # the parameter cell each notebook runs with under --quick (and in th
         "NS = [1, 4]\nREQUESTS_SIM = 200\nREQUESTS_REAL = 10\nWORK_MEAN = 0.02\nSEED = 4"
     ),
     "05_sim_vs_real": (
-        "REQUESTS = 40\nBIG_WORKERS = 200\nBIG_REQUESTS = 5\nWAN_ONE_WAY = 0.02\nSEED = 5"
+        "REQUESTS = 40\nBIG_WORKERS = 200\nBIG_REQUESTS = 5\nWAN_ONE_WAY = 0.02\n"
+        "MAP_WORKERS = [2, 8]\nMAP_IN_FLIGHT = [1, 16]\nMAP_REQUESTS = 60\nSEED = 5"
     ),
     "06_variants": (
         "INTERESTS = [0.05, 0.5]\nNS = [1, 4]\nREQUESTS_SIM = 300\nREQUESTS_REAL = 30\n"
