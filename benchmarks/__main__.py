@@ -209,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
                 module = importlib.import_module(SUITES[name])
                 print(f"[{name}] {module.TITLE}", file=sys.stderr)
                 t = time.perf_counter()
+                ctx.suite = name
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", FakeRedisWarning)
                     output = module.run(ctx)

@@ -112,7 +112,7 @@ def compare(old_dir: Path, new_dir: Path) -> str:
             va, vb = ha.get(f, "-"), hb.get(f, "-")
             ia, ib = _interval(ha, f), _interval(hb, f)
             verdict = _verdict(va, vb, ia, ib)
-            if moved and f in timed and verdict.endswith("outside both intervals"):
+            if moved and f in timed and verdict.endswith(("outside both intervals", "interval)")):
                 verdict += ", but the machine moved"
             lines.append(
                 f"  {f:<{width}}  {_fmt(va, ia):>24} -> {_fmt(vb, ib):<24} {verdict}".rstrip()

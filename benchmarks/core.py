@@ -14,6 +14,8 @@ from typing import Any
 
 import pandas as pd
 
+from trustchain_lab.stats import Z95
+
 
 @dataclass
 class Context:
@@ -28,6 +30,7 @@ class Context:
     redis_backend: str | None = None  # "redis" or "fakeredis": what the redis URL really is
     progress: bool | None = None  # None: bars only when stderr is a terminal
     placement: str = "inline"  # where the real workers of fanout and throughput run
+    suite: str = ""  # the suite running now
 
     calibration: Any = None  # trustchain_lab.sim.Calibration, measured once when needed
     calibrations: dict[str, Any] = field(default_factory=dict)  # other placements'
@@ -46,6 +49,11 @@ class Context:
     def label(self, backend: str) -> str:
         """How a backend is labelled in data and figures: "sim", "redis" or "fakeredis"."""
         return backend if backend == "sim" else (self.redis_backend or "redis")
+
+    def calibration_for(self, placement: str = "inline"):
+        """The calibration behind ``network(placement)`` (None or False if none)."""
+        self.network(placement)
+        return self.calibration if placement == "inline" else self.calibrations.get(placement)
 
     def network(self, placement: str = "inline"):
         """The model's ``Network``: calibrated on this run's Redis when it is a real one,
@@ -174,7 +182,7 @@ class Report:
     def add(self, output: SuiteOutput, seconds: float) -> None:
         output.data.to_csv(self.ctx.path(f"{output.name}.csv"), index=False)
         figures = "".join(f"\n![{f}]({f})\n" for f in output.figures)
-        validity = self.validity_note() if output.name != "fidelity" else ""
+        validity = self.validity_note()
         self.sections.append(
             f"## {output.title}\n\n{output.markdown.strip()}\n{figures}\n{validity}"
             f"_Data: `{output.name}.csv`; {seconds:.1f} s._\n"
@@ -192,7 +200,7 @@ class Report:
         from trustchain_lab.fidelity import outside
 
         points, self.ctx.model_points = sorted(self.ctx.model_points), set()
-        if not points:
+        if not points or self.ctx.suite == "fidelity":  # it measures the validity itself
             return ""
         found = self.ctx.validity()
         if found is None:
@@ -216,9 +224,11 @@ class Report:
 
     def calibration_note(self) -> str:
         cal = self.ctx.calibration
+        others = "".join(_placement_note(p, c) for p, c in self.ctx.calibrations.items())
         if not cal:
             return (
-                "The model used the default `Network` (no real Redis was calibrated in this run)."
+                "The model used the default `Network` for inline workers (no real Redis was "
+                f"calibrated for them in this run).{others}"
             )
         m = cal.measured
         return (
@@ -228,7 +238,7 @@ class Report:
             f"{m['client_seconds_per_wake'] * 1e6:.0f} µs per wake of an idle loop (by CPU "
             "accounting), server time per "
             f"command {m['server_seconds_per_command'] * 1e6:.2f} µs and per subscriber "
-            f"{m['server_seconds_per_subscriber'] * 1e6:.2f} µs ({_spread(m)})."
+            f"{m['server_seconds_per_subscriber'] * 1e6:.2f} µs ({_spread(m)}).{others}"
         )
 
     def write(self) -> None:
@@ -274,7 +284,6 @@ class Report:
         self.ctx.path("meta.json").write_text(json.dumps(self.meta, indent=2, default=str))
 
 
-Z95 = 1.96  # the normal quantile of a 95 % interval
 QUANTILE_INTERVAL = (  # how a summary's latency quantile intervals are made, for report text
     "95 % interval (a moving-block bootstrap over the requests in dispatch order, never "
     "narrower than the distribution-free one; nan: too few requests to bound that tail)"
@@ -342,6 +351,17 @@ def error_bars(ax, x, y, low, high, **style) -> None:
     below = np.nan_to_num(y - low, nan=0.0).clip(min=0)
     above = np.nan_to_num(high - y, nan=0.0).clip(min=0)
     ax.errorbar(x, y, yerr=[below, above], capsize=2.5, **style)
+
+
+def _placement_note(placement: str, cal: Any) -> str:
+    """One sentence on the calibration for workers placed out of the benchmark's process."""
+    m, net = cal.measured, cal.network
+    per_op, per_wake = m["client_seconds_per_op_by_cpu"], m["client_seconds_per_wake"]
+    return (
+        f" For workers placed `{placement}`: client CPU {per_op * 1e6:.0f} µs per operation"
+        f" and {per_wake * 1e6:.0f} µs per wake, "
+        f"{net.cores} cores shared, one way {net.one_way * 1e6:.0f} µs."
+    )
 
 
 def _machine_note(machine: dict[str, dict[str, float]]) -> str:

@@ -203,7 +203,8 @@ def run(ctx: Context) -> SuiteOutput:
             last.complete_rate_hi,
         )
     )
-    return SuiteOutput("gateway", TITLE, df, md, [figure], headline)
+    timings = [k for k in headline if k.startswith(("requests_per_s_K", "p50_ms_K"))]
+    return SuiteOutput("gateway", TITLE, df, md, [figure], headline, timings)
 
 
 def _figure(df: pd.DataFrame, ctx: Context) -> str:

@@ -95,7 +95,7 @@ def run(ctx: Context) -> SuiteOutput:
         rows.append(row)
     df = pd.DataFrame(rows)
     net = ctx.network(ctx.placement) if ctx.sim else None
-    cal = ctx.calibration
+    cal = ctx.calibration_for(ctx.placement) if ctx.sim else None
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for (variant, backend), part in df.groupby(["variant", "backend"]):
         ax.plot(

@@ -169,3 +169,15 @@ async def test_a_command_goes_out_while_another_is_outstanding(server):
         finally:
             await line.close()
             await client.aclose()
+
+
+async def test_a_server_that_refuses_the_connection_setup_fails_the_command(server):
+    """SELECT of a database that does not exist: an error, not reconnections for ever."""
+    client = Redis.from_url(server.url.rsplit("/", 1)[0] + "/99")
+    line = CommandLine(client.connection_pool)
+    try:
+        with pytest.raises(ResponseError):
+            await asyncio.wait_for(line.execute("PING"), 10)
+    finally:
+        await line.close()
+        await client.aclose()

@@ -116,3 +116,17 @@ def test_ctrl_c_removes_every_process_and_namespace(real_redis_url, namespaces, 
             proc.wait(10)
     assert b"KeyboardInterrupt" in err
     assert stray_processes() == [] and leftovers() == []
+
+
+async def test_a_worker_process_that_dies_is_named_in_a_one_line_error(real_redis_url):
+    from trustchain_lab.worker_host import ProcessWorkers, WorkerHostError
+
+    hosts = ProcessWorkers(SCENARIO, "tclab-dies", real_redis_url, [["Place-w0"], ["Place-w1"]])
+    try:
+        await hosts.start()
+        hosts.procs[1].kill()
+        with pytest.raises(WorkerHostError, match=r"worker process 1 \(Place-w1\)"):
+            await hosts.drain(budget=5.0)
+    finally:
+        await hosts.close()
+    assert all(p.returncode is not None for p in hosts.procs)

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 from redis.asyncio import Redis
 
+from . import timers
 from .chain import redis_client
 from .link import Link, LinkProxy
 from .sim import Network
@@ -87,13 +88,13 @@ def _measure_repeated(
     if link is not None and not isinstance(link, Link):
         raise TypeError(f"link must be a trustchain_lab.Link, got {type(link).__name__}")
     coro = _ameasure(redis_url, shared_client_cpu, repeats, link)
-    try:
+    try:  # on the loop run_redis uses: the CPU it prices is that loop's
         asyncio.get_running_loop()
     except RuntimeError:
-        cal = asyncio.run(coro)
+        cal = timers.run(coro)
     else:
         with concurrent.futures.ThreadPoolExecutor(1) as pool:  # inside Jupyter's loop
-            cal = pool.submit(asyncio.run, coro).result()
+            cal = pool.submit(timers.run, coro).result()
     warning = spread_warning(cal)
     if warning is not None:
         warnings.warn(warning, CalibrationWarning, stacklevel=stacklevel)  # the caller's line
@@ -259,7 +260,7 @@ async def _measure(target: RedisTarget, client: Redis, shared: bool) -> Calibrat
         per_subscriber=per_sub,
         client_cost=client_cost,
         shared_client_cpu=shared,
-        cores=0 if shared else os.cpu_count() or 1,  # processes share this machine's cores
+        cores=0 if shared else len(os.sched_getaffinity(0)),  # the cores processes share
     )
     measured = {
         "backend": target.backend,

@@ -163,7 +163,8 @@ class _Pipe:
             return
         self.done = True
         if self.sink.can_write_eof():
-            self.sink.write_eof()
+            with contextlib.suppress(OSError):  # the other side reset the connection first
+                self.sink.write_eof()
         self.conn.pipe_done()
 
     def flow(self) -> None:
@@ -379,12 +380,19 @@ class LinkProxy:
     """
 
     def __init__(
-        self, redis_url: str, link: Link, seed: int | None = 0, listen: str = LISTEN_HOST
+        self,
+        redis_url: str,
+        link: Link,
+        seed: int | None = 0,
+        listen: str = LISTEN_HOST,
+        connections: int = 64,
     ) -> None:
         self.link, self.seed, self.listen = link, seed, listen
+        self.connections = connections  # expected at once: its loop is chosen for them
         self._parts, self._host, self._port = _target(redis_url)
         self.port: int | None = None
         self._proc: subprocess.Popen[bytes] | None = None
+        self._err: Any = None
 
     @property
     def pid(self) -> int | None:
@@ -409,20 +417,21 @@ class LinkProxy:
             raise RuntimeError("a LinkProxy starts once")
         argv = [sys.executable, "-m", "trustchain_lab.link", "--watch-stdin"]
         argv += ["--to", f"[{self._host}]:{self._port}", "--listen", self.listen]
+        argv += ["--connections", str(self.connections)]
         argv += ["--delay", repr(self.link.delay), "--jitter", repr(self.link.jitter)]
         argv += [] if self.seed is None else ["--seed", str(self.seed)]
         env = dict(os.environ)  # the child imports this very package
         root = str(Path(__file__).resolve().parents[1])
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-        with tempfile.TemporaryFile() as err:
-            self._proc = subprocess.Popen(
-                argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, env=env
-            )
-            try:
-                self.port = self._read_port(err)
-            except BaseException:
-                self.close()
-                raise
+        self._err = tempfile.TemporaryFile()  # noqa: SIM115 (kept open: closed in close())
+        self._proc = subprocess.Popen(
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._err, env=env
+        )
+        try:
+            self.port = self._read_port(self._err)
+        except BaseException:
+            self.close()
+            raise
         return self
 
     def _read_port(self, err: Any) -> int:
@@ -457,6 +466,9 @@ class LinkProxy:
             for pipe in (proc.stdin, proc.stdout):
                 if pipe is not None:
                     pipe.close()
+            if self._err is not None:
+                self._err.close()
+                self._err = None
 
     def __enter__(self) -> LinkProxy:
         return self.start()
@@ -575,6 +587,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--listen", default=LISTEN_HOST, help="address to listen on (default: %(default)s)"
     )
+    p.add_argument(
+        "--connections", type=int, default=64, help="connections expected at once (default: 64)"
+    )
     args = p.parse_args(argv)
     try:
         link = Link(args.delay, args.jitter)
@@ -582,7 +597,9 @@ def main(argv: list[str] | None = None) -> int:
         p.error(str(exc))
     if not _loopback(args.to[0]):
         p.error(f"the proxy only reaches loopback, got host {args.to[0]!r}")
-    timers.run(_serve(args.to, link, args.seed, args.watch_stdin, args.listen))  # on time
+    # on time (select) unless more sockets than select() watches: two per connection
+    sockets = 2 * args.connections + 8
+    timers.run(_serve(args.to, link, args.seed, args.watch_stdin, args.listen), sockets)
     return 0
 
 

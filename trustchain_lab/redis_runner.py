@@ -59,9 +59,7 @@ def run_redis(
     coro = arun_redis(scenario, redis_url, placement=placement, link=link, progress=progress)
     # timers on time (the drawn sleeps are what the model has), unless too many sockets:
     # two per endpoint in this process, and a few for the run itself
-    here = placement == "inline" and isinstance(scenario, Scenario)
-    inline = len(Topology.of(scenario).actors) if here else 1
-    sockets = 2 * inline + 16
+    sockets = 2 * _endpoints(scenario, placement) + 16
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -102,7 +100,14 @@ async def arun_redis(
                 net = stack.enter_context(HostNetwork(len(Topology.of(scenario).actors) - 1))
                 listen, launcher = net.bridge_ip, net.launcher
             if link is not None or placement == "hosts":  # hosts reach Redis via the bridge
-                proxy = LinkProxy(url, link or Link(), seed=scenario.seed, listen=listen)
+                every = _endpoints(scenario, "inline")  # wherever they run, all cross it
+                proxy = LinkProxy(
+                    url,
+                    link or Link(),
+                    seed=scenario.seed,
+                    listen=listen,
+                    connections=2 * every + 8,
+                )
                 url = stack.enter_context(proxy).url
             run = _Run(scenario, target, url, placement, launcher, link, progress)
             return await run.run()
@@ -110,6 +115,15 @@ async def arun_redis(
 
 def _same_host(k: int) -> list[str]:
     return []
+
+
+def _endpoints(scenario: Any, placement: str) -> int:
+    """Endpoints (each with two connections) in this process: the gateway, and inline
+    every worker and every worker's sub-dispatcher."""
+    if placement != "inline" or not isinstance(scenario, Scenario):
+        return 1
+    topology = Topology.of(scenario)
+    return len(topology.actors) + len(topology.sub_dispatchers)
 
 
 class _Run:

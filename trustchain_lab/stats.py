@@ -100,7 +100,7 @@ T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262)  # Stude
 
 def t975(dof: int) -> float:
     """The 97.5 % quantile of Student's t with ``dof`` degrees of freedom (a table to 9, the
-    Cornish-Fisher expansion beyond: within 0.1 % from 10)."""
+    Cornish-Fisher expansion beyond: within 0.2 % from 10, 0.01 % from 30)."""
     if dof < 1:
         raise ValueError(f"t needs at least 1 degree of freedom, got {dof}")
     if dof <= len(T975):

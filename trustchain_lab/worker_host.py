@@ -89,24 +89,24 @@ class ProcessWorkers:
             self.procs.append(proc)
             spec = {**self.spec, "names": names}
             proc.stdin.write(json.dumps(spec).encode() + b"\n")
-        await asyncio.gather(
-            *(self._expect(k, "ready", READY_TIMEOUT) for k in range(len(self.procs)))
-        )
+        await _all(self._expect(k, "ready", READY_TIMEOUT) for k in range(len(self.procs)))
 
     async def _expect(self, k: int, key: str, timeout: float) -> dict[str, Any]:
         proc = self.procs[k]
+        who = f"worker process {k} ({', '.join(self.groups[k])})"
         try:
             async with asyncio.timeout(timeout):
                 await proc.stdin.drain()
                 line = await proc.stdout.readline()
+            answer = json.loads(line) if line.strip() else {}
         except TimeoutError:
-            raise WorkerHostError(
-                f"worker process {k} ({', '.join(self.groups[k])}) did not answer "
-                f"'{key}' within {timeout:.0f} s"
-            ) from None
-        answer = json.loads(line) if line.strip() else {}
-        if key not in answer:
-            why = answer.get("error") or self._last_error(k) or "exited"
+            raise WorkerHostError(f"{who} did not answer '{key}' within {timeout:.0f} s") from None
+        except (OSError, ValueError) as exc:  # it died, or said something that is not ours
+            why = self._last_error(k) or f"{type(exc).__name__}: {exc}"
+            raise WorkerHostError(f"{who}: {why}") from None
+        if not isinstance(answer, dict) or key not in answer:
+            said = answer.get("error") if isinstance(answer, dict) else None
+            why = said or self._last_error(k) or "exited"
             raise WorkerHostError(f"worker process {k} ({', '.join(self.groups[k])}): {why}")
         return answer
 
@@ -120,8 +120,8 @@ class ProcessWorkers:
         """Release crashed workers, let stragglers finish, close; every host's step log."""
         for proc in self.procs:
             proc.stdin.write(b"drain\n")
-        answers = await asyncio.gather(
-            *(self._expect(k, "steps", budget + RESULT_SLACK) for k in range(len(self.procs)))
+        answers = await _all(
+            self._expect(k, "steps", budget + RESULT_SLACK) for k in range(len(self.procs))
         )
         for a in answers:
             for key in self.totals:
@@ -149,6 +149,17 @@ class ProcessWorkers:
                 await proc.wait()
         for err in self.errs:
             err.close()
+
+
+async def _all(coros) -> list[Any]:
+    """Await every coroutine; the first failure cancels the rest and is raised as it is."""
+    tasks = [asyncio.ensure_future(c) for c in coros]
+    try:
+        return list(await asyncio.gather(*tasks))
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _serve() -> int:

@@ -171,14 +171,14 @@ class CommandLine:
                         self._queue.append(command)
                 await asyncio.sleep(backoff)
                 backoff = min(2 * backoff, BACKOFF_MAX)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # e.g. a reply redis-py cannot parse: the callers
-                await self.disconnect()  # hear of it, and the stream starts afresh
-                for command in self._sent:
+            except Exception as exc:  # e.g. a reply redis-py cannot parse, or a database
+                await self.disconnect()  # the server refuses at connect: the callers hear
+                outstanding = [*self._sent, *self._queue]  # of it, the stream starts afresh
+                self._sent.clear()
+                self._queue.clear()
+                for command in outstanding:
                     if not command.future.done():
                         command.future.set_exception(exc)
-                self._sent.clear()
         if self._closed:
             self._fail_all(RedisConnectionError("the command line was closed"))
 

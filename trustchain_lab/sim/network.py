@@ -14,12 +14,13 @@ class Network:
     - ``one_way``: client to server, or server to client;
     - ``service``: Redis server time per command (one FIFO queue for all clients);
     - ``per_subscriber``: extra server time for each subscriber a PUBLISH reaches;
-    - ``client_cost``: client CPU per operation (sending a command, handling a message);
+    - ``client_cost``: client CPU per operation (sending a command, handling a message,
+      reading a claim-list reply, a worker deciding when its claim-delay timer fires);
     - ``shared_client_cpu``: every actor shares one CPU, as the lab's in-process real runs
       do (one Python process, one event loop); False gives each service its own CPU
       (workers in their own processes);
     - ``wake``: extra client CPU of an operation that finds its CPU idle (an event loop
-      waiting in epoll wakes: a system call, the loop's iteration, a context switch);
+      waiting for its sockets wakes: a system call, the loop's iteration, a context switch);
       operations queued behind others do not pay it;
     - ``cores``: with ``shared_client_cpu=False``, how many CPU cores those processes
       share (each still runs one operation at a time); 0: as many as there are actors.
@@ -46,6 +47,9 @@ class Network:
                     raise ValueError(f"Network.cores must be an int >= 0, got {v!r}")
             elif not (isinstance(v, int | float) and math.isfinite(v) and v >= 0):
                 raise ValueError(f"Network.{f.name} must be a finite number >= 0, got {v!r}")
+
+        if self.shared_client_cpu and self.cores:
+            raise ValueError("Network.cores is for shared_client_cpu=False (one CPU per actor)")
 
     @classmethod
     def zero(cls) -> Network:
