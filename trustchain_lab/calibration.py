@@ -185,12 +185,7 @@ async def _proxy_one_way(url: str, direct_rtt: float, link: Link) -> float:
     with LinkProxy(url, link) as proxy:
         client = redis_client(proxy.url)
         try:
-            await client.ping()
-            rtts = []
-            for _ in range(PINGS):
-                t = time.perf_counter()
-                await client.ping()
-                rtts.append(time.perf_counter() - t)
+            rtts = await _ping_rtts(client)
         finally:
             await client.aclose()
     return max((float(np.median(rtts)) - direct_rtt - 2 * link.delay) / 2, 0.0)
@@ -232,13 +227,19 @@ def combine(runs: list[Calibration]) -> Calibration:
     return Calibration(network, measured)
 
 
-async def _measure(target: RedisTarget, client: Redis, shared: bool) -> Calibration:
+async def _ping_rtts(client: Redis) -> list[float]:
+    """``PINGS`` sequential PING round trips (s), after one that opens the connection."""
     await client.ping()
     rtts = []
     for _ in range(PINGS):
         t = time.perf_counter()
         await client.ping()
         rtts.append(time.perf_counter() - t)
+    return rtts
+
+
+async def _measure(target: RedisTarget, client: Redis, shared: bool) -> Calibration:
+    rtts = await _ping_rtts(client)
     rtt = float(np.median(rtts))
 
     async def pinger() -> None:
