@@ -13,9 +13,8 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from trustchain_lab import Const, Exponential, Scenario
+from trustchain_lab import Const, Exponential, Scenario, grid
 from trustchain_lab.analytic import max_exponential_mean, max_exponential_quantile
-from trustchain_lab.stats import wilson_interval
 
 from .core import (
     CLOSED_FORM,
@@ -67,21 +66,18 @@ def run(ctx: Context) -> SuiteOutput:
             }
         )
     for backend in ctx.backends:
-        scenarios = [
-            Scenario(
-                task="Fanout",
-                workers=n,
-                claim_delay=Exponential(0.001),
-                work_time=Exponential(WORK_MEAN),
-                probe_window=0.5,
-                deadline=5.0,
-                requests=sizes[backend],
-                concurrency=1,
-                variant=ctx.variant,
-                seed=ctx.seed,
-            )
-            for n in ns
-        ]
+        base = Scenario(
+            task="Fanout",
+            claim_delay=Exponential(0.001),
+            work_time=Exponential(WORK_MEAN),
+            probe_window=0.5,
+            deadline=5.0,
+            requests=sizes[backend],
+            concurrency=1,
+            variant=ctx.variant,
+            seed=ctx.seed,
+        )
+        scenarios = grid(base, workers=ns)
         table = ctx.sweep(scenarios, backend, measure=mean_and_commands, placement=ctx.placement)
         for s in table.to_dict("records"):
             rows.append(
@@ -147,15 +143,12 @@ def run(ctx: Context) -> SuiteOutput:
     md = (
         f"Variant `{ctx.variant}`. "
         f"Claim delay Exponential(1 ms), work Exponential({WORK_MEAN * 1e3:.0f} ms), one "
-        f"request at a time; {sizes['sim']} simulated and {sizes['redis']} real requests "
-        f"per point. Measured quantiles with their {QUANTILE_INTERVAL}."
+        f"request at a time, the real workers placed `{ctx.placement}`; {sizes['sim']} "
+        f"simulated and {sizes['redis']} real requests per point. Measured quantiles with "
+        f"their {QUANTILE_INTERVAL}."
         f"\n\n{markdown_table(table, '.3g')}\n"
     )
     race, race_md, race_headline = zero_delay_race(ctx)
-    md = md.replace(
-        "one request at a time;",
-        f"one request at a time, the real workers placed `{ctx.placement}`;",
-    )
     timings = [k for k in headline if k.endswith(("_redis", "_fakeredis"))]
     df = pd.concat([df.assign(placement=ctx.placement, sweep="latency"), race], ignore_index=True)
     return SuiteOutput(
@@ -183,33 +176,29 @@ def zero_delay_race(ctx: Context) -> tuple[pd.DataFrame, str, dict[str, float]]:
     where = placements(ctx)
     points = [(p, b) for p in where for b in ctx.backends]
     for placement, backend in ctx.bar(points, "zero-delay race"):
-        scenarios = [
-            Scenario(
-                task="ZeroRace",
-                workers=w,
-                claim_delay=Const(0.0),
-                work_time=Const(0.0),
-                probe_window=0.5,
-                deadline=5.0,
-                requests=n,
-                concurrency=1,
-                variant=ctx.variant,
-                seed=ctx.seed,
-            )
-            for w in RACE_WORKERS
-        ]
+        base = Scenario(
+            task="ZeroRace",
+            claim_delay=Const(0.0),
+            work_time=Const(0.0),
+            probe_window=0.5,
+            deadline=5.0,
+            requests=n,
+            concurrency=1,
+            variant=ctx.variant,
+            seed=ctx.seed,
+        )
+        scenarios = grid(base, workers=RACE_WORKERS)
         for s in ctx.sweep(scenarios, backend, placement=placement).to_dict("records"):
-            k = round(s["premature_rate"] * s["requests"])
-            low, high = wilson_interval(k, s["requests"])
             rows.append(
                 {
                     "sweep": "zero-delay race",
                     "placement": placement,
                     "backend": ctx.label(backend),
                     "workers": s["workers"],
-                    "premature_rate": s["premature_rate"],
-                    "premature_rate_lo": low,
-                    "premature_rate_hi": high,
+                    **{
+                        k: s[k]
+                        for k in ("premature_rate", "premature_rate_lo", "premature_rate_hi")
+                    },
                     "requests": s["requests"],
                 }
             )

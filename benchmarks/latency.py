@@ -13,6 +13,7 @@ import pandas as pd
 
 from trustchain_lab import LogNormal, Scenario, wilson_interval
 from trustchain_lab import Outcome as O
+from trustchain_lab.fidelity import RESAMPLES, paired_ratio
 from trustchain_lab.trace import summarize
 
 from .core import (
@@ -29,7 +30,6 @@ from .core import (
 
 TITLE = "Latency distribution: real Redis vs the calibrated model"
 DESCRIPTION = "latency CDF of real vs calibrated sim on a mixed scenario, with agreement"
-BOOTSTRAP = 2000  # resamples of the p50 ratio's interval
 
 
 def scenario(requests: int, seed: int, variant: str = "seed") -> Scenario:
@@ -47,17 +47,6 @@ def scenario(requests: int, seed: int, variant: str = "seed") -> Scenario:
         variant=variant,
         seed=seed,
     )
-
-
-def median_ratio(sim: np.ndarray, real: np.ndarray, seed: int = 0) -> tuple[float, ...]:
-    """real p50 / sim p50 over the same requests, with a 95 % percentile bootstrap interval
-    (requests resampled in pairs, so the common random numbers stay paired)."""
-    keep = ~(np.isnan(sim) | np.isnan(real))
-    sim, real = sim[keep], real[keep]
-    picks = np.random.default_rng(seed).integers(0, len(sim), (BOOTSTRAP, len(sim)))
-    ratios = np.median(real[picks], axis=1) / np.median(sim[picks], axis=1)
-    low, high = np.percentile(ratios, [2.5, 97.5])
-    return float(np.median(real) / np.median(sim)), float(low), float(high)
 
 
 def run(ctx: Context) -> SuiteOutput:
@@ -116,7 +105,7 @@ def run(ctx: Context) -> SuiteOutput:
         same = a["outcome"].to_numpy() == b["outcome"].to_numpy()
         agree = float(same.mean())
         low, high = wilson_interval(int(same.sum()), len(same))
-        ratio, r_low, r_high = median_ratio(a["latency"].to_numpy(), b["latency"].to_numpy())
+        ratio, r_low, r_high = paired_ratio(b["latency"].to_numpy(), a["latency"].to_numpy(), 0.5)
         headline = {
             **headline_with_interval("outcome_agreement", agree, low, high),
             **headline_with_interval("p50_ratio_real_over_sim", ratio, r_low, r_high),
@@ -124,7 +113,7 @@ def run(ctx: Context) -> SuiteOutput:
         md += (
             f"\nOutcomes agree on {agree:.1%} [{low:.1%}, {high:.1%}] of requests (request by "
             f"request; 95 % Wilson interval); real p50 / sim p50 = {ratio:.2f} "
-            f"[{r_low:.2f}, {r_high:.2f}] (95 % paired bootstrap interval, {BOOTSTRAP} "
+            f"[{r_low:.2f}, {r_high:.2f}] (95 % paired bootstrap interval, {RESAMPLES} "
             "resamples).\n"
         )
     timings = ["p50_ratio_real_over_sim"] if headline else []

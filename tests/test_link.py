@@ -24,8 +24,8 @@ from trustchain_lab.link import (
     main,
     netem_available,
     netem_command,
-    throwaway_namespace,
 )
+from trustchain_lab.netns import throwaway_namespace
 
 ROOT = Path(__file__).resolve().parents[1]
 WAIT = 20.0  # seconds: the bound on any wait for a process here

@@ -110,7 +110,7 @@ async def _ameasure(
             runs = [await _measure(target, client, shared) for _ in range(repeats)]
         finally:
             await client.aclose()
-        cal = await _fit_wake(target, combine(runs))
+        cal = await _fit_client_cpu(target, combine(runs))
         if link is None:
             return cal
         if target.backend != "redis":
@@ -127,7 +127,7 @@ CPU_RUNS = (  # (requests in flight, requests) of the runs that price client CPU
 CPU_FIT_ROUNDS = 4  # the counts depend on the costs: price them in turn a few rounds
 
 
-async def _fit_wake(target: RedisTarget, cal: Calibration) -> Calibration:
+async def _fit_client_cpu(target: RedisTarget, cal: Calibration) -> Calibration:
     """Price client CPU by accounting, from the CPU seconds the real clients used
     (``time.process_time`` of every process) in two runs placed as the calibration's
     workers are (inline, or in processes): ``client_cost`` per operation from a saturated

@@ -23,7 +23,7 @@ BAR = {"agreement": 0.95, "p50": 0.10, "p99": 0.25}  # the bar a point must clea
 RESAMPLES = 2000  # paired bootstrap resamples of the quantile ratios
 
 
-def _paired_ratio(
+def paired_ratio(
     real: np.ndarray, sim: np.ndarray, q: float, seed: int = 0
 ) -> tuple[float, float, float]:
     """real q-quantile / sim q-quantile of the same requests, with a 95 % paired percentile
@@ -67,7 +67,7 @@ def compare(scenario: Any, real: Any, sim: Any) -> dict[str, Any]:
             row[f"{figure}_rate_{name}_lo"], row[f"{figure}_rate_{name}_hi"] = lo, hi
     real_lat, sim_lat = a["latency"].to_numpy(float), b["latency"].to_numpy(float)
     for q in (50, 99):
-        v, lo, hi = _paired_ratio(real_lat, sim_lat, q / 100)
+        v, lo, hi = paired_ratio(real_lat, sim_lat, q / 100)
         row[f"p{q}_ratio"], row[f"p{q}_ratio_lo"], row[f"p{q}_ratio_hi"] = v, lo, hi
     row["holds"] = holds(row)
     return row

@@ -41,18 +41,16 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from redis.exceptions import RedisError
 
 from .chain import Dispatcher, FinalResponse, Keys, Reason, Unavailable, check_name
 from .chain.messages import MAX_MESSAGE_BYTES
+from .children import child_env
 from .protocol import variant as protocol_variant
 from .protocol import variant_names
-from .target import NoRedisError, check_reachable, describe_url
-from .worker import DEFAULT_REDIS_URL, name_arg, on_stop_signals
+from .worker import DEFAULT_REDIS_URL, name_arg, on_stop_signals, run_until_stopped
 
 START_WAIT = 15.0  # seconds for the dispatcher to connect and subscribe
 SHUTDOWN_WAIT = 5.0  # seconds requests in flight may take to finish after a stop signal
@@ -235,19 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     except ValueError as exc:
         p.error(str(exc))
-    try:
-        check_reachable(args.redis_url)
-        asyncio.run(_run(app, args.host, args.port))
-    except NoRedisError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except (RedisError, OSError, TimeoutError) as exc:  # Redis gone, the port taken …
-        where = describe_url(args.redis_url)
-        print(f"error: gateway (Redis {where}): {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:  # before the loop took over the signals
-        return 130
-    return 0
+    return run_until_stopped(args.redis_url, lambda: _run(app, args.host, args.port), "gateway")
 
 
 async def _run(app: web.Application, host: str, port: int) -> None:
@@ -272,9 +258,7 @@ class Deployment:
         self.url: str | None = None
         self.processes: list[asyncio.subprocess.Process] = []
         self._logs = contextlib.ExitStack()  # each child's stderr, a temporary file
-        root = str(Path(__file__).resolve().parents[1])  # children run this very package
-        path = [root, *filter(None, [os.environ.get("PYTHONPATH")])]
-        self._env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
+        self._env = child_env()
 
     @property
     def pids(self) -> list[int]:

@@ -24,22 +24,26 @@ from .topology import Topology
 STRAGGLER_SLACK = 2.0  # seconds granted beyond the longest drawn straggler
 
 
-def dispatch_kwargs(scenario: Scenario, topology: Topology, task: str) -> dict[str, Any]:
-    """What every dispatcher of a run passes to ``Dispatcher.dispatch`` for ``task``."""
+def dispatch_kwargs(scenario: Scenario, topology: Topology) -> dict[str, dict[str, Any]]:
+    """Per task, what every dispatcher of a run passes to ``Dispatcher.dispatch``."""
     needs_expect = protocol_variant(scenario.variant).needs_expect
+    workers_on = topology.workers_on()
     return {
-        "variant": scenario.variant,
-        "probe_window": scenario.probe_window,
-        "deadline": scenario.deadline,
-        "grace": scenario.grace,
-        "expect": topology.workers_on().get(task) if needs_expect else None,
+        task: {
+            "variant": scenario.variant,
+            "probe_window": scenario.probe_window,
+            "deadline": scenario.deadline,
+            "grace": scenario.grace,
+            "expect": workers_on.get(task) if needs_expect else None,
+        }
+        for task in topology.tasks
     }
 
 
-def straggler_budget(scenario: Scenario, draws: Draws) -> float:
+def straggler_budget(scenario: Scenario, topology: Topology, draws: Draws) -> float:
     """Seconds to let late claimers and slow workers finish after the last answer."""
     budget = float((draws.claim_delay + draws.work_time).max(initial=0.0)) + STRAGGLER_SLACK
-    if any(s.subtask for s in Topology.of(scenario).slots):  # a worker may wait for a final
+    if topology.sub_dispatchers:  # a worker may wait for its subtask's final
         budget += scenario.deadline
     return budget
 
@@ -59,6 +63,7 @@ class LabWorkers:
         self.sc = scenario
         self.topology = Topology.of(scenario)
         self.draws = scenario.draws()
+        self.kwargs = dispatch_kwargs(scenario, self.topology)
         self.log = log
         self.released = asyncio.Event()  # crashed workers stay silent until this is set
         self.clients: list[Any] = []
@@ -113,7 +118,7 @@ class LabWorkers:
                     slot.subtask,
                     {"i": i},
                     parent=req.request_id,
-                    **dispatch_kwargs(self.sc, self.topology, slot.subtask),
+                    **self.kwargs[slot.subtask],
                 )
             return {"worker": slot.name}
 
@@ -124,11 +129,12 @@ class LabWorkers:
         await asyncio.gather(*(e.start() for e in self.endpoints))
         await asyncio.gather(*(e.ping() for e in self.endpoints))
 
-    async def drain(self) -> None:
-        """Release crashed workers, then let stragglers finish (bounded)."""
+    async def drain(self, budget: float) -> list[dict[str, list[Any]]]:
+        """Release crashed workers, then let stragglers finish (``budget`` seconds at
+        most); their steps are already in the log, so no other log is returned."""
         self.released.set()
-        budget = straggler_budget(self.sc, self.draws)
         await asyncio.gather(*(w.drain(budget) for w in self.workers.values()))
+        return []
 
     def counters(self) -> dict[str, int]:
         """Malformed messages the endpoints saw, late partials the dispatchers saw."""

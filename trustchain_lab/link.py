@@ -20,7 +20,6 @@ import contextlib
 import ipaddress
 import math
 import os
-import secrets
 import select
 import shutil
 import signal
@@ -29,21 +28,20 @@ import sys
 import tempfile
 import urllib.parse
 from collections import deque
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from . import timers
+from .children import child_env
+from .netns import run_command, throwaway_namespace
 
 LISTEN_HOST = "127.0.0.1"
 HIGH_WATER = 4 * 1024 * 1024  # bytes held per direction before the proxy stops reading
 CONNECT_TIMEOUT = 5.0  # seconds for the proxy to reach its target
 START_TIMEOUT = 15.0  # seconds for a LinkProxy child to report its port
 STOP_TIMEOUT = 5.0  # seconds for a LinkProxy child to exit on SIGTERM before SIGKILL
-COMMAND_TIMEOUT = 10.0  # seconds for one `ip` / `tc` command
 
 
 @dataclass(frozen=True)
@@ -420,9 +418,7 @@ class LinkProxy:
         argv += ["--connections", str(self.connections)]
         argv += ["--delay", repr(self.link.delay), "--jitter", repr(self.link.jitter)]
         argv += [] if self.seed is None else ["--seed", str(self.seed)]
-        env = dict(os.environ)  # the child imports this very package
-        root = str(Path(__file__).resolve().parents[1])
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        env = child_env()  # the child imports this very package
         self._err = tempfile.TemporaryFile()  # noqa: SIM115 (kept open: closed in close())
         self._proc = subprocess.Popen(
             argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._err, env=env
@@ -497,33 +493,6 @@ def netem_command(dev: str, link: Link) -> list[str]:
     return [*argv, _ms(link.jitter)] if link.jitter > 0 else argv
 
 
-def _run(argv: list[str]) -> tuple[int, str]:
-    """Exit status and the first line of stderr (or stdout) of a bounded command."""
-    try:
-        done = subprocess.run(
-            argv, capture_output=True, text=True, timeout=COMMAND_TIMEOUT, check=False
-        )
-    except subprocess.TimeoutExpired:
-        return 124, f"{argv[0]} did not finish within {COMMAND_TIMEOUT} s"
-    except OSError as exc:
-        return 127, str(exc)
-    text = (done.stderr.strip() or done.stdout.strip() or "no output").splitlines()[0]
-    return done.returncode, text
-
-
-@contextlib.contextmanager
-def throwaway_namespace(prefix: str = "tclab-") -> Iterator[str]:
-    """A new network namespace (its name), deleted on exit, on errors and on Ctrl-C."""
-    name = f"{prefix}{secrets.token_hex(4)}"
-    try:
-        status, text = _run(["ip", "netns", "add", name])
-        if status != 0:
-            raise RuntimeError(f"cannot create a network namespace: {text}")
-        yield name
-    finally:
-        _run(["ip", "netns", "delete", name])  # a name never made fails harmlessly
-
-
 def netem_available() -> tuple[bool, str]:
     """Whether ``tc qdisc ... netem`` works here, and why not in one line.
 
@@ -539,7 +508,9 @@ def netem_available() -> tuple[bool, str]:
             return False, f"no `{tool}` on PATH (Debian: apt-get install iproute2)"
     try:
         with throwaway_namespace("tclab-probe-") as ns:
-            status, text = _run(["ip", "netns", "exec", ns, *netem_command("lo", Link(0.001))])
+            status, text = run_command(
+                ["ip", "netns", "exec", ns, *netem_command("lo", Link(0.001))]
+            )
     except RuntimeError as exc:
         return False, str(exc)
     if status != 0:

@@ -5,19 +5,22 @@ free private /24, and ``n`` namespaces, each joined to the bridge by a veth pair
 inside, its own address) with its loopback up. Processes started with ``launcher(k)``
 (``ip netns exec NS``) reach the root namespace, where Redis and the run's proxy listen, at
 ``bridge_ip`` over a real kernel network path. Everything is removed on exit, on errors
-and on Ctrl-C. Needs root and ``ip`` (Debian: iproute2).
+and on Ctrl-C. Needs root and ``ip`` (Debian: iproute2). ``throwaway_namespace`` is a
+single namespace for a one-off probe (e.g. whether ``tc netem`` works here).
 """
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import random
 import secrets
 import shutil
 import subprocess
+from collections.abc import Iterator
 
-COMMAND_TIMEOUT = 10.0  # seconds for one `ip` command
+COMMAND_TIMEOUT = 10.0  # seconds for one `ip` (or `tc`) command
 PREFIX = "tclab-"  # every namespace this module makes starts with it
 LINK_PREFIXES = ("tcb", "tcv")  # bridge and root-side veth names
 MAX_HOSTS = 250  # addresses .2 … .251 of the /24
@@ -38,16 +41,35 @@ def check_namespaces() -> None:
         raise NamespaceError("placement='hosts' needs `ip` (Debian: apt-get install iproute2)")
 
 
-def _ip(*args: str) -> None:
+def run_command(argv: list[str]) -> tuple[int, str]:
+    """Exit status and the first line of stderr (or stdout) of a bounded command."""
     try:
-        done = subprocess.run(
-            ["ip", *args], capture_output=True, text=True, timeout=COMMAND_TIMEOUT
-        )
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=COMMAND_TIMEOUT)
     except subprocess.TimeoutExpired:
-        raise NamespaceError(f"`ip {' '.join(args)}` did not finish") from None
-    if done.returncode != 0:
-        why = (done.stderr.strip() or done.stdout.strip() or "no output").splitlines()[0]
+        return 124, f"{argv[0]} did not finish within {COMMAND_TIMEOUT} s"
+    except OSError as exc:
+        return 127, str(exc)
+    text = (done.stderr.strip() or done.stdout.strip() or "no output").splitlines()[0]
+    return done.returncode, text
+
+
+def _ip(*args: str) -> None:
+    status, why = run_command(["ip", *args])
+    if status != 0:
         raise NamespaceError(f"`ip {' '.join(args)}` failed: {why}")
+
+
+@contextlib.contextmanager
+def throwaway_namespace(prefix: str = PREFIX) -> Iterator[str]:
+    """A new network namespace (its name), deleted on exit, on errors and on Ctrl-C."""
+    name = f"{prefix}{secrets.token_hex(4)}"
+    try:
+        status, text = run_command(["ip", "netns", "add", name])
+        if status != 0:
+            raise RuntimeError(f"cannot create a network namespace: {text}")
+        yield name
+    finally:
+        run_command(["ip", "netns", "delete", name])  # a name never made fails harmlessly
 
 
 def _used_networks() -> list[ipaddress.IPv4Network]:
@@ -142,13 +164,11 @@ class HostNetwork:
     def close(self) -> None:
         """Delete every veth pair, namespace and the bridge; idempotent. The veths go
         first: a namespace's deletion would remove them, but only some time later."""
-        for k, ns in enumerate(self._made):
-            for argv in (["link", "delete", f"tcv{self.tag}{k}"], ["netns", "delete", ns]):
-                subprocess.run(["ip", *argv], capture_output=True, timeout=COMMAND_TIMEOUT)
+        for k, ns in enumerate(self._made):  # run_command never raises: all are tried
+            run_command(["ip", "link", "delete", f"tcv{self.tag}{k}"])
+            run_command(["ip", "netns", "delete", ns])
         self._made = []
-        subprocess.run(
-            ["ip", "link", "delete", self.bridge], capture_output=True, timeout=COMMAND_TIMEOUT
-        )
+        run_command(["ip", "link", "delete", self.bridge])
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()

@@ -146,6 +146,7 @@ class _Run:
         self.progress = progress
         self.keys = Keys(prefix=f"tclab-{uuid.uuid4().hex[:10]}")
         self.topology = Topology.of(scenario)
+        self.kwargs = dispatch_kwargs(scenario, self.topology)[scenario.task]
         self.log = Recorder()  # system-wide monotonic clock: every process stamps alike
         self.clients: list[Any] = []
 
@@ -174,15 +175,13 @@ class _Run:
             await gateway.ping()
             before = await _command_counts(gateway.redis)
             server_cpu = await _server_cpu(gateway.redis)
+            budget = straggler_budget(self.sc, self.topology, self.sc.draws())
             cpu, t0 = time.process_time(), time.monotonic()
             await self._requests(gateway)
-            budget = straggler_budget(self.sc, self.sc.draws())
-            if isinstance(workers, LabWorkers):
-                await workers.drain()
-            else:
-                for steps in await workers.drain(budget):
-                    self.log.extend(steps)
+            logs = await workers.drain(budget)  # the hosts' logs (inline: in ours already)
             cpu = time.process_time() - cpu  # this process: the gateway (and inline workers)
+            for steps in logs:
+                self.log.extend(steps)
             server_cpu = await _server_cpu(gateway.redis) - server_cpu
             counted = _difference(before, await _command_counts(gateway.redis))
             counters = workers.counters()
@@ -229,9 +228,7 @@ class _Run:
 
         async def one(i: int) -> None:
             try:
-                await gateway.dispatch(
-                    self.sc.task, {"i": i}, **dispatch_kwargs(self.sc, self.topology, self.sc.task)
-                )
+                await gateway.dispatch(self.sc.task, {"i": i}, **self.kwargs)
             finally:
                 slots.release()
                 bar.update()

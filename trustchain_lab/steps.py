@@ -42,10 +42,9 @@ class StepLog:
             self.clock(), step.request_id, step.task, step.actor, step.kind, step.value, step.note
         )
 
-    def extend(self, columns: dict[str, list[Any]], shift: float = 0.0) -> None:
-        """Append another log's columns (``as_dict``), their times moved by ``shift``."""
-        self.columns[0].extend(t + shift for t in columns["t"])
-        for col, name in zip(self.columns[1:], EVENT_COLUMNS[1:], strict=True):
+    def extend(self, columns: dict[str, list[Any]]) -> None:
+        """Append another log's columns (``as_dict``)."""
+        for col, name in zip(self.columns, EVENT_COLUMNS, strict=True):
             col.extend(columns[name])
 
     def as_dict(self) -> dict[str, list[Any]]:

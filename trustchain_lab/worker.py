@@ -19,7 +19,7 @@ import os
 import random
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -112,15 +112,23 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--interest must be within [0, 1], got {args.interest:g}")
     if not args.work_ms >= 0:
         p.error(f"--work-ms must be >= 0, got {args.work_ms:g}")
+    return run_until_stopped(args.redis_url, lambda: _run(args), "worker")
+
+
+def run_until_stopped(
+    redis_url: str, run: Callable[[], Coroutine[Any, Any, None]], what: str
+) -> int:
+    """Check that Redis answers, then ``asyncio.run(run())`` (a service that stops on
+    SIGTERM/SIGINT); the exit status: 0, 2 after a one-line error, 130 on an early Ctrl-C."""
     try:
-        check_reachable(args.redis_url)
-        asyncio.run(_run(args))
+        check_reachable(redis_url)
+        asyncio.run(run())
     except NoRedisError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except (RedisError, OSError, TimeoutError) as exc:  # e.g. Redis went away while starting
-        where = describe_url(args.redis_url)
-        print(f"error: Redis at {where}: {type(exc).__name__}: {exc}", file=sys.stderr)
+    except (RedisError, OSError, TimeoutError) as exc:  # Redis gone, a port taken …
+        where = describe_url(redis_url)
+        print(f"error: {what} (Redis {where}): {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # before the loop took over the signals
         return 130

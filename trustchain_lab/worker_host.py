@@ -14,16 +14,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import signal
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from . import timers
+from .children import child_env
 
 READY_TIMEOUT = 60.0  # seconds for a host to start and subscribe (processes start in parallel)
 RESULT_SLACK = 30.0  # seconds beyond the straggler budget for a host to send its log
@@ -33,10 +32,6 @@ LINE_LIMIT = 1 << 30  # bytes of one JSON line (a host's whole step log)
 
 class WorkerHostError(RuntimeError):
     """A worker process failed to start, answer or finish."""
-
-
-def _package_root() -> str:
-    return str(Path(__file__).resolve().parent.parent)
 
 
 class ProcessWorkers:
@@ -65,12 +60,7 @@ class ProcessWorkers:
 
     async def start(self) -> None:
         """Start every process and wait until all have subscribed."""
-        env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join(
-                p for p in (_package_root(), os.environ.get("PYTHONPATH")) if p
-            ),
-        }
+        env = child_env()
         for k, names in enumerate(self.groups):
             err = tempfile.TemporaryFile()  # noqa: SIM115 (closed in close())
             self.errs.append(err)
@@ -164,7 +154,7 @@ async def _all(coros) -> list[Any]:
 
 async def _serve() -> int:
     from .chain import Keys, redis_client
-    from .lab_workers import LabWorkers
+    from .lab_workers import LabWorkers, straggler_budget
     from .scenario import Scenario
     from .steps import StepLog
 
@@ -196,7 +186,7 @@ async def _serve() -> int:
         command = await reader.readline()
         if command.strip() != b"drain":
             return 1  # the parent is gone: stop without a word
-        await workers.drain()
+        await workers.drain(straggler_budget(scenario, workers.topology, workers.draws))
         counters = workers.counters()
     finally:
         await workers.close()
