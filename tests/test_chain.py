@@ -53,6 +53,29 @@ def result_of(name, delay=0.0):
     return work
 
 
+def together(n):
+    """A wrapper for work functions: each waits until ``n`` workers have started work on the
+    same request. Work starts only after a worker's claim is in, so no partial can drain the
+    claim list while another claim is still on its way -- the seed's race, kept out of the
+    tests that are not about it."""
+    started: dict[str, int] = {}
+    everyone: dict[str, asyncio.Event] = {}
+
+    def wrap(work):
+        async def waiting(req):
+            rid = req.request_id
+            started[rid] = started.get(rid, 0) + 1
+            everyone.setdefault(rid, asyncio.Event())
+            if started[rid] == n:
+                everyone[rid].set()
+            await everyone[rid].wait()
+            return await work(req)
+
+        return waiting
+
+    return wrap
+
+
 def yes(_):
     return True
 
@@ -109,7 +132,8 @@ async def test_errors_in_work_become_error_partials(make_client):
     async def not_json(req):
         return {1, 2}
 
-    workers = [("x", "Foo", boom, yes), ("y", "Foo", not_json, yes)]
+    both = together(2)
+    workers = [("x", "Foo", both(boom), yes), ("y", "Foo", both(not_json), yes)]
     async with system(make_client, workers) as (d, ws):
         final = await d.dispatch("Foo", probe_window=0.5, deadline=5)
     assert final.reason == Reason.CLAIMS_DRAINED and final.results == []
@@ -164,7 +188,8 @@ async def test_bad_names_and_payloads_are_refused_before_anything_is_sent(make_c
 
 
 async def test_many_requests_in_flight_each_get_their_own_partials(make_client):
-    workers = [(f"w{k}", "Foo", result_of(f"w{k}", 0.002 * k), yes) for k in range(4)]
+    every = together(4)
+    workers = [(f"w{k}", "Foo", every(result_of(f"w{k}", 0.002 * k)), yes) for k in range(4)]
     async with system(make_client, workers) as (d, _):
         finals = await asyncio.gather(
             *(d.dispatch("Foo", {"i": i}, probe_window=1, deadline=10) for i in range(60))
@@ -186,9 +211,10 @@ async def test_a_worker_can_dispatch_a_subtask_and_wait_for_it(make_client):
         )
         return {"by": "s1", "bar": inner.results}
 
+    both = together(2)  # the inner request has one claimer: no race to keep out there
     workers = [
-        ("s1", "Foo", s1_work, yes),
-        ("s2", "Foo", result_of("s2"), yes),
+        ("s1", "Foo", both(s1_work), yes),
+        ("s2", "Foo", both(result_of("s2")), yes),
         ("s3", "Foo", result_of("s3"), no),
         ("s3b", "Bar", result_of("s3"), yes),
     ]

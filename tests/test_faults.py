@@ -7,6 +7,7 @@ import contextlib
 import pytest
 
 from tests.conftest import need_redis_server
+from tests.test_chain import together
 from trustchain_lab.chain import Dispatcher, Keys, Reason, Step, Unavailable, Worker
 
 BOUND = 15.0  # seconds any wait in these tests may take before it fails
@@ -117,8 +118,9 @@ async def test_a_worker_that_claims_and_never_replies_is_named_at_the_deadline(m
         Worker(clients[1], name="alive", keys=keys),
         Worker(clients[2], name="dead", keys=keys),
     )
-    alive.on("Foo", answer)
-    dead.on("Foo", lambda x: asyncio.Event().wait())  # claims, then never answers
+    both = together(2)  # the answer waits for the dead worker's claim: no seed race
+    alive.on("Foo", both(answer))
+    dead.on("Foo", both(lambda x: asyncio.Event().wait()))  # claims, then never answers
     for e in (d, alive, dead):
         await e.start()
     try:
@@ -146,8 +148,9 @@ async def test_a_stalled_redis_cannot_hold_the_answer_past_the_deadline(server):
         Worker(server.url, name="fast", keys=keys),
         Worker(server.url, name="slow", keys=keys),
     )
-    fast.on("Foo", answer)
-    slow.on("Foo", late)
+    both = together(2)  # the fast answer waits for the slow claim: no seed race
+    fast.on("Foo", both(answer))
+    slow.on("Foo", both(late))
     for e in (d, fast, slow):
         await e.start()
     resumed = asyncio.Event()
