@@ -39,3 +39,34 @@ def test_a_real_calibration_reports_its_repeats_and_spread():
     assert set(cal.measured["spread"]) >= {"ping_rtt_p50", "client_seconds_per_ping"}
     with pytest.raises(ValueError, match="repeats must be an int >= 1"):
         measure("fakeredis", repeats=0)
+
+
+def test_client_cpu_is_priced_so_the_model_spends_what_the_real_clients_spent():
+    """The fit on the repeats' median CPU figures: the model, run on the two calibration
+    scenarios with the fitted prices, uses the CPU per request that was measured."""
+    from trustchain_lab.sim_runner import run_sim
+
+    measured = {
+        "backend": "redis",
+        "client_cpu_per_request_saturated": 800e-6,
+        "client_cpu_per_request_sequential": 1900e-6,
+    }
+    fitted = calibration._fit_client_cpu(Calibration(Network(), measured))
+    net = fitted.network
+    assert net.client_cost == fitted.measured["client_seconds_per_op_by_cpu"] > 0
+    assert net.wake == fitted.measured["client_seconds_per_wake"] > 0
+    for sc, name in zip(calibration._cpu_scenarios(), ("saturated", "sequential"), strict=True):
+        ops, wakes = calibration._counts(run_sim(sc, net, progress=False))
+        model_cpu = (ops * net.client_cost + wakes * net.wake) / sc.requests
+        assert model_cpu == pytest.approx(measured[f"client_cpu_per_request_{name}"], rel=0.02)
+
+
+def test_a_client_cpu_that_spreads_over_the_repeats_is_warned_about():
+    def cpu(sat: float) -> Calibration:
+        return Calibration(
+            Network(),
+            {"ping_rtt_p50": 1e-4, "client_cpu_per_request_saturated": sat},
+        )
+
+    noisy = combine([cpu(700e-6), cpu(1000e-6), cpu(800e-6)])  # (1000 - 700) / 800
+    assert "client_cpu_per_request_saturated 38%" in calibration.spread_warning(noisy)

@@ -28,8 +28,12 @@ MIN_ONE_WAY = 1e-6
 
 REPEATS = 3  # whole measurements; the network takes the median of each figure
 SPREAD_WARNING = 0.25  # (max - min) / median of a figure above this: warn
-WATCHED = ("ping_rtt_p50", "client_seconds_per_ping")  # what the model's timings
-# rest on; the server's sub-microsecond costs and a p99 of 400 pings vary more, mattering less
+WATCHED = (  # what the model's timings rest on; the server's sub-microsecond costs and a
+    "ping_rtt_p50",  # p99 of 400 pings vary more, mattering less
+    "client_seconds_per_ping",
+    "client_cpu_per_request_saturated",
+    "client_cpu_per_request_sequential",
+)
 
 
 class CalibrationWarning(UserWarning):
@@ -54,8 +58,9 @@ def calibrate(
     link: Link | None = None,
 ) -> Network:
     """Measure a Redis (``run_redis``'s resolution rules) ``repeats`` times and return the
-    ``Network`` fitted to the median of each figure; warns (``CalibrationWarning``) when the
-    round trip's or the client cost's spread over the repeats exceeds 25 %.
+    ``Network`` fitted to the median of each figure; warns (``CalibrationWarning``) when a
+    figure the model's timings rest on (``WATCHED``: the PING round trip, the client's CPU
+    per request) spreads over the repeats by more than 25 %.
 
     ``shared_client_cpu=False`` models workers in their own processes (``run_redis``'s
     placements ``"processes"`` and ``"hosts"``). ``link``: the network of runs through that
@@ -106,11 +111,14 @@ async def _ameasure(
 ) -> Calibration:
     with redis_target(redis_url) as target:
         client = target.make_client()
+        runs = []
         try:
-            runs = [await _measure(target, client, shared) for _ in range(repeats)]
+            for _ in range(repeats):
+                cal = await _measure(target, client, shared)
+                runs.append(await _measure_client_cpu(target, cal))
         finally:
             await client.aclose()
-        cal = await _fit_client_cpu(target, combine(runs))
+        cal = _fit_client_cpu(combine(runs))
         if link is None:
             return cal
         if target.backend != "redis":
@@ -120,32 +128,36 @@ async def _ameasure(
     return Calibration(cal.network.with_link(link, proxy_one_way), measured)
 
 
-CPU_RUNS = (  # (requests in flight, requests) of the runs that price client CPU
-    (128, 600),  # saturated: the loops seldom idle (prices an operation)
-    (1, 150),  # one at a time: every step finds the loop idle (prices the wake)
+CPU_RUNS = (  # (name, requests in flight, requests) of the runs that price client CPU
+    ("saturated", 128, 600),  # the loops seldom idle (prices an operation)
+    ("sequential", 1, 150),  # one at a time: every step finds the loop idle (the wake)
 )
 CPU_FIT_ROUNDS = 4  # the counts depend on the costs: price them in turn a few rounds
 
 
-async def _fit_client_cpu(target: RedisTarget, cal: Calibration) -> Calibration:
-    """Price client CPU by accounting, from the CPU seconds the real clients used
-    (``time.process_time`` of every process) in two runs placed as the calibration's
-    workers are (inline, or in processes): ``client_cost`` per operation from a saturated
-    run (the loops seldom idle), ``wake`` per operation that finds its loop idle from a run
-    of one request at a time. The model counts the operations and wakes of the same runs
-    (the counts depend on the costs: they are priced in turn a few rounds)."""
-    from .dists import Const
+async def _measure_client_cpu(target: RedisTarget, cal: Calibration) -> Calibration:
+    """The CPU seconds per request the real clients used (``time.process_time`` of every
+    process) in the two ``CPU_RUNS``, placed as the calibration's workers are (inline, or
+    in processes): ``client_cpu_per_request_saturated`` and ``..._sequential``."""
     from .redis_runner import arun_redis
-    from .scenario import Scenario
-    from .sim_runner import run_sim
 
     if target.backend != "redis":
         return cal
     placement = "inline" if cal.network.shared_client_cpu else "processes"
-    runs = []
-    for in_flight, requests in CPU_RUNS:
-        sc = Scenario(  # every kind of client operation: deliveries to workers that
-            task="Cpu",  # decline, timers, claims, replies, pops
+    figures = {}
+    for (name, _, requests), sc in zip(CPU_RUNS, _cpu_scenarios(), strict=True):
+        real = await arun_redis(sc, target.url, placement=placement, progress=False)
+        figures[f"client_cpu_per_request_{name}"] = real.meta["client_cpu_seconds"] / requests
+    return Calibration(cal.network, {**cal.measured, **figures})
+
+
+def _cpu_scenarios() -> list[Any]:
+    from .dists import Const
+    from .scenario import Scenario
+
+    return [
+        Scenario(  # every kind of client operation: deliveries to workers that decline,
+            task="Cpu",  # timers, claims, replies, pops
             workers=4,
             interest=0.5,
             claim_delay=Const(0.001),
@@ -156,10 +168,25 @@ async def _fit_client_cpu(target: RedisTarget, cal: Calibration) -> Calibration:
             deadline=5.0,
             seed=1,
         )
-        real = await arun_redis(sc, target.url, placement=placement, progress=False)
-        runs.append((sc, real.meta["client_cpu_seconds"]))
-    (sat, cpu_sat), (seq, cpu_seq) = runs
-    network = cal.network
+        for _, in_flight, requests in CPU_RUNS
+    ]
+
+
+def _fit_client_cpu(cal: Calibration) -> Calibration:
+    """Price client CPU by accounting: ``client_cost`` per operation from the saturated
+    run's CPU (the loops seldom idle), ``wake`` per operation that finds its loop idle from
+    the sequential run's. The model counts the operations and wakes of the same runs (the
+    counts depend on the costs: they are priced in turn a few rounds). Fitted to the
+    medians of the repeats' CPU figures, so the two prices stay consistent with each
+    other (fitted per repeat, they trade off: a high cost goes with a low wake)."""
+    from .sim_runner import run_sim
+
+    measured = cal.measured
+    if "client_cpu_per_request_saturated" not in measured:  # no real Redis: no real CPU
+        return cal
+    (sat, seq), network = _cpu_scenarios(), cal.network
+    cpu_sat = measured["client_cpu_per_request_saturated"] * sat.requests
+    cpu_seq = measured["client_cpu_per_request_sequential"] * seq.requests
     for _ in range(CPU_FIT_ROUNDS):  # each equation prices one unknown: well conditioned
         ops_sat, wakes_sat = _counts(run_sim(sat, network, progress=False))
         ops_seq, wakes_seq = _counts(run_sim(seq, network, progress=False))
@@ -167,7 +194,7 @@ async def _fit_client_cpu(target: RedisTarget, cal: Calibration) -> Calibration:
         wake = max((cpu_seq - ops_seq * cost) / max(wakes_seq, 1), 0.0)
         network = replace(network, client_cost=cost, wake=wake)
     measured = {
-        **cal.measured,
+        **measured,
         "client_seconds_per_op_by_cpu": network.client_cost,
         "client_seconds_per_wake": network.wake,
     }
@@ -215,13 +242,12 @@ def combine(runs: list[Calibration]) -> Calibration:
         for k in figures
     }
     nets = [r.network for r in runs]
-    network = Network(
-        one_way=float(np.median([n.one_way for n in nets])),
-        service=float(np.median([n.service for n in nets])),
-        per_subscriber=float(np.median([n.per_subscriber for n in nets])),
-        client_cost=float(np.median([n.client_cost for n in nets])),
-        shared_client_cpu=nets[0].shared_client_cpu,
-        cores=nets[0].cores,
+    network = replace(
+        nets[0],
+        **{
+            name: float(np.median([getattr(n, name) for n in nets]))
+            for name in ("one_way", "service", "per_subscriber", "client_cost", "wake")
+        },
     )
     measured = {**runs[0].measured, **median, "spread": spread, "repeats": len(runs)}
     return Calibration(network, measured)
