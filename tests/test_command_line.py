@@ -75,6 +75,37 @@ async def test_a_caller_cancelled_while_it_reads_hands_the_others_on(server):
         await client.aclose()
 
 
+async def test_a_stalled_server_cannot_make_unsent_commands_pile_up(server):
+    """Redis stalled while callers keep issuing 256 KiB commands (30 MiB in all): what the
+    socket has not taken stays within HIGH_WATER and one command, the others wait their
+    turn; a caller that gives up while waiting sends nothing; once Redis resumes, every
+    other command gets its own reply."""
+    from trustchain_lab.chain.line import HIGH_WATER
+
+    client = Redis.from_url(server.url)
+    line = CommandLine(client.connection_pool)
+    value = b"v" * (256 << 10)
+    try:
+        assert await line.execute("ECHO", "warm") == b"warm"
+        server.pause()
+        jobs = [asyncio.ensure_future(line.execute("SET", f"cl:big{i}", value)) for i in range(120)]
+        await asyncio.sleep(0.2)  # every job has written, or waits for room
+        assert 0 < line._backlog() <= HIGH_WATER + len(value) + 100
+        written = len(line._sent)
+        assert written < len(jobs)  # the rest wait: without room they would all be in memory
+        jobs[-1].cancel()  # gives up while it waits
+        server.resume()
+        replies = await asyncio.wait_for(asyncio.gather(*jobs[:-1]), 30)
+        assert replies == [b"OK"] * (len(jobs) - 1)
+        assert await line.execute("GET", "cl:big0") == value
+        assert await line.execute("EXISTS", f"cl:big{len(jobs) - 1}") == 0  # never sent
+    finally:
+        server.resume()
+        await line.execute("FLUSHDB")
+        await line.close()
+        await client.aclose()
+
+
 async def test_commands_go_on_after_a_restart_and_fail_while_redis_is_down(server):
     client = Redis.from_url(server.url)
     line = CommandLine(client.connection_pool)

@@ -10,12 +10,15 @@ one request at a time costs what redis-py's direct call does), and what is left 
 when it has its reply is read by a task of the line. Replies are handed out in order; a
 caller that gave up (cancelled) is skipped without disturbing the order. A broken
 connection is reconnected (backing off) and the commands it left unanswered are sent
-again, up to ``retries`` times, as redis-py's ``Retry`` does.
+again, up to ``retries`` times, as redis-py's ``Retry`` does. When the server stops reading
+(stalled), the bytes not yet taken by the socket stay under ``HIGH_WATER``: a new command
+waits until they drain (or its caller gives up) instead of piling up in memory.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 from typing import Any
 
@@ -28,6 +31,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 RETRIES = 3  # times a command is sent again after the connection broke
 BACKOFF_FIRST, BACKOFF_MAX = 0.01, 0.5  # seconds between reconnection attempts: doubling
+HIGH_WATER = 1 << 20  # bytes written but not yet taken by the socket: new commands wait
 
 _BROKEN = (RedisConnectionError, RedisTimeoutError, OSError)
 
@@ -60,6 +64,8 @@ class CommandLine:
         connection that stays broken raises ``ConnectionError``)."""
         if self._closed:
             raise RedisConnectionError("the command line is closed")
+        if self._backlog() > HIGH_WATER:  # never the reader: replies are outstanding
+            await self._room()
         command = _Command(args, asyncio.get_running_loop().create_future())
         if self._queue or not self._connected():
             self._queue.append(command)  # whoever reads connects, then writes it
@@ -101,6 +107,18 @@ class CommandLine:
 
     def _connected(self) -> bool:
         return self._conn is not None and self._conn.is_connected
+
+    def _backlog(self) -> int:
+        """Bytes written to the connection that its socket has not taken yet."""
+        transport = _socket_transport(self._conn) if self._connected() else None
+        return 0 if transport is None else transport.get_write_buffer_size()
+
+    async def _room(self) -> None:
+        """Wait until the backlog falls to a quarter of ``HIGH_WATER`` (the transport's
+        low-water mark), or the connection breaks (the command then goes the reconnecting
+        way). Only a caller with replies outstanding gets here, so a reader still runs."""
+        with contextlib.suppress(*_BROKEN):
+            await self._conn._writer.drain()
 
     def _write(self, commands: list[_Command]) -> None:
         """Pack and write ``commands`` in one go (synchronously: no other write can come
@@ -189,6 +207,9 @@ class CommandLine:
             conn.retry = Retry(NoBackoff(), 0)  # one attempt: the retries are ours
         if not conn.is_connected:
             await conn.connect()
+            transport = _socket_transport(conn)
+            if transport is not None:  # the transport pauses (drain waits) above it
+                transport.set_write_buffer_limits(high=HIGH_WATER)
 
     async def _read_one(self) -> None:
         """Read the reply to the oldest command written and hand it to its caller."""
@@ -211,3 +232,10 @@ def _as_connection_error(exc: BaseException) -> RedisConnectionError:
     error = RedisConnectionError(f"{type(exc).__name__}: {exc}")
     error.__cause__ = exc
     return error
+
+
+def _socket_transport(conn: Any) -> asyncio.WriteTransport | None:
+    """The connection's asyncio transport (TCP, TLS or Unix socket); None for an in-memory
+    connection (fakeredis), whose writes never back up."""
+    transport = getattr(getattr(conn, "_writer", None), "transport", None)
+    return transport if isinstance(transport, asyncio.WriteTransport) else None
