@@ -30,7 +30,7 @@ REPEATS = 3  # whole measurements; the network takes the median of each figure
 SPREAD_WARNING = 0.25  # (max - min) / median of a figure above this: warn
 WATCHED = (  # what the model's timings rest on; the server's sub-microsecond costs and a
     "ping_rtt_p50",  # p99 of 400 pings vary more, mattering less
-    "client_seconds_per_ping",
+    "client_cpu_per_sequential_ping",
     "client_cpu_per_request_saturated",
     "client_cpu_per_request_sequential",
 )
@@ -212,7 +212,7 @@ async def _proxy_one_way(url: str, direct_rtt: float, link: Link) -> float:
     with LinkProxy(url, link) as proxy:
         client = redis_client(proxy.url)
         try:
-            rtts = await _ping_rtts(client)
+            rtts, _ = await _ping_rtts(client)
         finally:
             await client.aclose()
     return max((float(np.median(rtts)) - direct_rtt - 2 * link.delay) / 2, 0.0)
@@ -253,19 +253,21 @@ def combine(runs: list[Calibration]) -> Calibration:
     return Calibration(network, measured)
 
 
-async def _ping_rtts(client: Redis) -> list[float]:
-    """``PINGS`` sequential PING round trips (s), after one that opens the connection."""
+async def _ping_rtts(client: Redis) -> tuple[list[float], float]:
+    """``PINGS`` sequential PING round trips (s), after one that opens the connection, and
+    the CPU seconds this process spent per round trip (sending, waking, reading)."""
     await client.ping()
     rtts = []
+    cpu = time.process_time()
     for _ in range(PINGS):
         t = time.perf_counter()
         await client.ping()
         rtts.append(time.perf_counter() - t)
-    return rtts
+    return rtts, (time.process_time() - cpu) / PINGS
 
 
 async def _measure(target: RedisTarget, client: Redis, shared: bool) -> Calibration:
-    rtts = await _ping_rtts(client)
+    rtts, cpu_per_ping = await _ping_rtts(client)
     rtt = float(np.median(rtts))
 
     async def pinger() -> None:
@@ -280,7 +282,9 @@ async def _measure(target: RedisTarget, client: Redis, shared: bool) -> Calibrat
     service, per_sub = defaults.service, defaults.per_subscriber
     if target.backend == "redis":
         service, per_sub = await _server_costs(target, client)
-    one_way = max((rtt - client_cost - service) / 2, MIN_ONE_WAY)
+    # the network: what a round trip takes beyond the client's CPU (which the model charges
+    # by CPU accounting, wakes included) and the server's time; on loopback, little
+    one_way = max((rtt - cpu_per_ping - service) / 2, MIN_ONE_WAY)
     net = Network(  # client_cost: priced by CPU accounting once the repeats are combined
         one_way=one_way,
         service=service,
@@ -293,7 +297,8 @@ async def _measure(target: RedisTarget, client: Redis, shared: bool) -> Calibrat
         "backend": target.backend,
         "ping_rtt_p50": rtt,
         "ping_rtt_p99": float(np.percentile(rtts, 99)),
-        "client_seconds_per_ping": client_cost,
+        "client_seconds_per_ping": client_cost,  # wall time, 32 at once: no wakes
+        "client_cpu_per_sequential_ping": cpu_per_ping,
         "server_seconds_per_command": service,
         "server_seconds_per_subscriber": per_sub,
     }
