@@ -34,7 +34,8 @@ class Context:
 
     calibration: Any = None  # trustchain_lab.sim.Calibration, measured once when needed
     calibrations: dict[str, Any] = field(default_factory=dict)  # other placements'
-    model_points: set[tuple[str, int, int]] = field(default_factory=set)  # asked of the model
+    model_points: set[tuple[str, int, int, str]] = field(default_factory=set)  # asked of
+    # the model: (placement, workers, in flight, family)
 
     def size(self, quick: int, full: int) -> int:
         return quick if self.quick else full
@@ -109,9 +110,10 @@ class Context:
     def asked(self, scenario, placement: str) -> None:
         """Note a point asked of the model (its validity is reported with the suite)."""
         from trustchain_lab import Topology
+        from trustchain_lab.fidelity import family
 
         workers = len(Topology.of(scenario).slots)
-        self.model_points.add((placement, workers, scenario.concurrency))
+        self.model_points.add((placement, workers, scenario.concurrency, family(scenario)))
 
     def validity(self):
         """(folder, ranges) of the newest fidelity run in this results folder, or None."""

@@ -1,13 +1,14 @@
 """Suite ``fidelity``: where the model holds, across load, fan-out and placement.
 
-A grid (requests in flight 1 … 256; N = 2, 4, 16; a light scenario and a race-heavy one;
-each placement of the real workers this machine offers) run on real Redis and in the model
-calibrated on the same server for that placement, request by request (common random
-numbers). Per point: paired outcome agreement, race and miss rates side by side, the p50
+A grid (requests in flight 1 … 256; N = 2, 4, 16; a light scenario, a race-heavy one and a
+bare one with no work; each placement of the real workers this machine offers) run on real
+Redis and in the model calibrated on the same server for that placement, request by
+request (common random numbers). Per point: paired outcome agreement, race and miss rates side by side, the p50
 and p99 ratios, all with 95 % intervals; a heat map of where the model clears the bar
 (agreement >= 0.95, p50 within 10 %, p99 within 25 %). The validity ranges it finds are
 saved (``fidelity_validity.csv``) and later runs in the same results folder report every
-point they ask of the model outside them.
+point they ask of the model outside them (a point without work is judged by the bare
+scenario's ranges, any other by the light and race-heavy ones').
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from trustchain_lab import Exponential, LogNormal, Scenario
-from trustchain_lab.fidelity import BAR, compare, validity_ranges
+from trustchain_lab import Const, Exponential, LogNormal, Scenario
+from trustchain_lab.fidelity import BAR, FAMILY, compare, validity_ranges
 
 from .core import Context, SuiteOutput, interval_columns, markdown_table, save_figure
 from .fanout import placements
@@ -29,7 +30,8 @@ VALIDITY_FILE = "fidelity_validity.csv"
 
 def scenario(kind: str, workers: int, in_flight: int, requests: int, seed: int) -> Scenario:
     """``light``: partial interest, short claims; ``race``: everyone claims, claim delays
-    of the order of the work (many seed races)."""
+    of the order of the work (many seed races); ``bare``: everyone claims at once and does
+    no work (the protocol's own cost alone, as in the overhead suite)."""
     common = {
         "workers": workers,
         "probe_window": 0.2,
@@ -46,6 +48,10 @@ def scenario(kind: str, workers: int, in_flight: int, requests: int, seed: int) 
             work_time=LogNormal(median=0.02, sigma=0.5),
             **common,
         )
+    if kind == "bare":
+        return Scenario(
+            task="Bare", interest=1.0, claim_delay=Const(0.0), work_time=Const(0.0), **common
+        )
     return Scenario(
         task="Race",
         interest=1.0,
@@ -61,7 +67,7 @@ def grid(ctx: Context) -> tuple[list[int], list[int], list[str], list[str]]:
     where = placements(ctx)
     if ctx.quick:
         where = [p for p in where if p != "hosts"]
-    return in_flight, workers, ["light", "race"], where
+    return in_flight, workers, list(FAMILY), where
 
 
 def run(ctx: Context) -> SuiteOutput:

@@ -3,7 +3,7 @@
 import pandas as pd
 
 import trustchain_lab as tl
-from trustchain_lab.fidelity import compare, holds, outside, validity_ranges
+from trustchain_lab.fidelity import compare, family, holds, outside, validity_ranges
 
 SC = tl.Scenario(
     task="Fid",
@@ -65,6 +65,25 @@ def test_validity_ranges_stop_at_the_first_failure_and_outside_says_why():
     assert not holds({"agreement": 0.94, "p50_ratio": 1.0, "p99_ratio": 1.0})
 
 
+def test_a_point_without_work_is_judged_by_the_bare_scenarios_range():
+    from benchmarks.fidelity import scenario
+
+    assert family(scenario("bare", 4, 1, 10, 1)) == "bare"
+    assert family(scenario("light", 4, 1, 10, 1)) == family(scenario("race", 4, 1, 10, 1))
+    assert family(scenario("light", 4, 1, 10, 1)) == "work"
+    grid = pd.DataFrame(
+        grid_rows("inline", "light", 4, [(1, True), (16, True), (64, False)])
+        + grid_rows("inline", "bare", 4, [(1, True), (16, False), (64, False)])
+    )
+    ranges = validity_ranges(grid)
+    assert outside(ranges, "inline", 4, 16) is None  # with work: light's range
+    assert "16 in flight at N = 4, no work is beyond the validated 1" in outside(
+        ranges, "inline", 4, 16, "bare"
+    )
+    older = ranges[ranges["scenario"] != "bare"]  # a map made before the bare scenario
+    assert "scenarios without work were not checked" in outside(older, "inline", 4, 1, "bare")
+
+
 def test_a_report_says_when_the_model_is_asked_outside_its_range(tmp_path, monkeypatch):
     import types
 
@@ -91,6 +110,7 @@ def test_a_report_says_when_the_model_is_asked_outside_its_range(tmp_path, monke
     def run(ctx):
         for c in (8, 64):
             ctx.run(SC.replace(concurrency=c, requests=8), "sim")
+        ctx.run(SC.replace(concurrency=1, requests=8, work_time=0.0), "sim")  # no work
         return SuiteOutput("asks", module.TITLE, pd.DataFrame({"x": [1]}), "text")
 
     module.run = run
@@ -98,8 +118,9 @@ def test_a_report_says_when_the_model_is_asked_outside_its_range(tmp_path, monke
     monkeypatch.setitem(cli.SUITES, "asks", "fake_asks")
     assert cli.main(["asks", "--backend", "sim", "--out", str(tmp_path)]) == 0
     report = next(p for p in tmp_path.glob("*-asks/report.md")).read_text()
-    assert "1 of 2 model points lie outside" in report
+    assert "2 of 3 model points lie outside" in report
     assert "64 in flight at N = 3 is beyond the validated 16" in report
+    assert "scenarios without work were not checked (inline)" in report
 
 
 def test_calibrating_for_a_link_puts_its_delay_and_the_proxy_in_the_model(real_redis_url):

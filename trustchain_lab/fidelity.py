@@ -5,7 +5,8 @@ compared request by request, and the range of load in which they agree.
 request i draws the same on both); ``holds`` applies the bar (paired outcome agreement
 >= 0.95, p50 within 10 %, p99 within 25 %); ``validity_ranges`` turns a grid of such rows
 into the largest number of requests in flight up to which every point held, per placement,
-scenario and fan-out; ``outside`` says whether a point asked of the model lies beyond them.
+scenario and fan-out; ``outside`` says whether a point asked of the model lies beyond them,
+among the scenarios of its ``family`` (with work, or bare: the protocol's own cost alone).
 """
 
 from __future__ import annotations
@@ -21,6 +22,17 @@ from .topology import Topology
 
 BAR = {"agreement": 0.95, "p50": 0.10, "p99": 0.25}  # the bar a point must clear
 RESAMPLES = 2000  # paired bootstrap resamples of the quantile ratios
+BARE_WORK = 0.001  # s: a scenario whose workers' mean work is below this is "bare"
+FAMILY = {"light": "work", "race": "work", "bare": "bare"}  # the map's scenarios' families
+
+
+def family(scenario: Any) -> str:
+    """``"bare"`` when the workers' mean work is under ``BARE_WORK`` (a request then costs
+    the protocol's own client CPU and round trips, which the model prices less well as they
+    batch), else ``"work"``."""
+    slots = Topology.of(scenario).slots
+    mean_work = sum(s.work_time.expected for s in slots) / len(slots)
+    return "bare" if mean_work < BARE_WORK else "work"
 
 
 def paired_ratio(
@@ -105,21 +117,29 @@ def validity_ranges(grid: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def outside(ranges: pd.DataFrame, placement: str, workers: int, in_flight: int) -> str | None:
+def outside(
+    ranges: pd.DataFrame, placement: str, workers: int, in_flight: int, family: str = "work"
+) -> str | None:
     """Why a point asked of the model lies outside the validated ranges, or None if inside:
-    it must lie within every scenario's range for the nearest checked fan-out at or above
-    ``workers`` (more workers load the machine more)."""
+    it must lie within the range of every scenario of its ``family`` (``family(scenario)``)
+    for the nearest checked fan-out at or above ``workers`` (more workers load the machine
+    more)."""
     mine = ranges[ranges["placement"] == placement]
     if mine.empty:
         return f"placement {placement!r} was not checked"
+    mine = mine[mine["scenario"].map(FAMILY).fillna("work") == family]
+    if mine.empty:
+        kind = "without work" if family == "bare" else "with work"
+        return f"scenarios {kind} were not checked ({placement})"
     above = mine[mine["workers"] >= workers]
     if above.empty:
         return f"N = {workers} is beyond the checked N <= {int(mine['workers'].max())}"
     nearest = above[above["workers"] == above["workers"].min()]
     limit = int(nearest["max_in_flight"].min())
     if in_flight > limit:
+        bare = ", no work" if family == "bare" else ""
         return (
-            f"{in_flight} in flight at N = {workers} is beyond the validated {limit} "
+            f"{in_flight} in flight at N = {workers}{bare} is beyond the validated {limit} "
             f"(N = {int(nearest['workers'].iloc[0])}, {placement})"
         )
     return None
