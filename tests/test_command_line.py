@@ -85,6 +85,14 @@ async def test_a_stalled_server_cannot_make_unsent_commands_pile_up(server):
     client = Redis.from_url(server.url)
     line = CommandLine(client.connection_pool)
     value = b"v" * (256 << 10)
+    peak = [0]
+    write = line._write
+
+    def write_and_measure(commands):
+        write(commands)
+        peak[0] = max(peak[0], line._backlog())
+
+    line._write = write_and_measure
     try:
         assert await line.execute("ECHO", "warm") == b"warm"
         server.pause()
@@ -99,10 +107,37 @@ async def test_a_stalled_server_cannot_make_unsent_commands_pile_up(server):
         assert replies == [b"OK"] * (len(jobs) - 1)
         assert await line.execute("GET", "cl:big0") == value
         assert await line.execute("EXISTS", f"cl:big{len(jobs) - 1}") == 0  # never sent
+        assert peak[0] <= HIGH_WATER + len(value) + 100  # also as Redis drained it
     finally:
         server.resume()
         await line.execute("FLUSHDB")
         await line.close()
+        await client.aclose()
+
+
+@pytest.mark.parametrize("how", ["socket timeout", "close"])
+async def test_callers_waiting_for_room_hear_of_a_dropped_connection(server, how):
+    """Redis stays stalled: when the connection is given up (its reads time out, or the
+    line is closed), the callers waiting for room fail with ConnectionError, at once."""
+    client = Redis.from_url(server.url, socket_timeout=0.5)
+    line = CommandLine(client.connection_pool, retries=1)
+    value = b"v" * (256 << 10)
+    try:
+        assert await line.execute("ECHO", "warm") == b"warm"
+        server.pause()
+        jobs = [asyncio.ensure_future(line.execute("SET", f"cl:big{i}", value)) for i in range(120)]
+        await asyncio.sleep(0.2)
+        assert len(line._sent) < len(jobs)  # some wait for room
+        if how == "close":
+            await line.close()
+        done, pending = await asyncio.wait(jobs, timeout=20)  # Redis is still stalled
+        assert not pending, f"{len(pending)} callers still wait"
+        errors = [j.exception() for j in done]
+        assert all(isinstance(e, RedisConnectionError) for e in errors), errors[:3]
+    finally:
+        server.resume()
+        await line.close()
+        await client.flushdb()
         await client.aclose()
 
 

@@ -11,8 +11,9 @@ when it has its reply is read by a task of the line. Replies are handed out in o
 caller that gave up (cancelled) is skipped without disturbing the order. A broken
 connection is reconnected (backing off) and the commands it left unanswered are sent
 again, up to ``retries`` times, as redis-py's ``Retry`` does. When the server stops reading
-(stalled), the bytes not yet taken by the socket stay under ``HIGH_WATER``: a new command
-waits until they drain (or its caller gives up) instead of piling up in memory.
+(stalled), a new command waits while the bytes not yet taken by the socket exceed
+``HIGH_WATER`` (until they drain, the connection is dropped, or its caller gives up) instead
+of piling up in memory.
 """
 
 from __future__ import annotations
@@ -64,8 +65,10 @@ class CommandLine:
         connection that stays broken raises ``ConnectionError``)."""
         if self._closed:
             raise RedisConnectionError("the command line is closed")
-        if self._backlog() > HIGH_WATER:  # never the reader: replies are outstanding
-            await self._room()
+        while self._backlog() > HIGH_WATER and not self._closed:  # never the reader here:
+            await self._room()  # replies are outstanding. Released waiters all wake: recheck
+        if self._closed:
+            raise RedisConnectionError("the command line is closed")
         command = _Command(args, asyncio.get_running_loop().create_future())
         if self._queue or not self._connected():
             self._queue.append(command)  # whoever reads connects, then writes it
@@ -91,6 +94,7 @@ class CommandLine:
         """Drop the connection (e.g. after Redis restarted); the next command reconnects.
         Replies not read yet are lost: their commands are sent again (``retries``)."""
         if self._conn is not None:
+            self._abort()
             await self._conn.disconnect(nowait=True)
 
     async def close(self) -> None:
@@ -102,8 +106,16 @@ class CommandLine:
             self._pump = None
         self._fail_all(RedisConnectionError("the command line was closed"))
         if self._conn is not None:
+            self._abort()
             await self._conn.disconnect(nowait=True)
             self._conn = None
+
+    def _abort(self) -> None:
+        """Drop the bytes the socket has not taken (a stalled server may never take them:
+        a graceful close would wait for it, and so would the callers waiting for room)."""
+        transport = _socket_transport(self._conn)
+        if transport is not None:
+            transport.abort()
 
     def _connected(self) -> bool:
         return self._conn is not None and self._conn.is_connected
