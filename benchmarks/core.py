@@ -383,9 +383,10 @@ def _machine_note(machine: dict[str, dict[str, float]]) -> str:
 
 def _spread(measured: dict[str, Any]) -> str:
     """How much a calibration's repeats disagreed, in words."""
-    from trustchain_lab.calibration import WATCHED
+    from trustchain_lab.calibration import watched
 
-    spread = {k: v for k, v in (measured.get("spread") or {}).items() if k in WATCHED}
+    shown = watched(measured)
+    spread = {k: v for k, v in (measured.get("spread") or {}).items() if k in shown}
     if not spread:
         return "measured once"
     return f"medians of {measured.get('repeats')} repeats; spread, (max - min) / median: " + (

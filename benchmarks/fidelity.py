@@ -3,11 +3,12 @@
 A grid (requests in flight 1 … 256; N = 2, 4, 16; a light scenario, a race-heavy one and a
 bare one with no work; each placement of the real workers this machine offers) run on real
 Redis and in the model calibrated on the same server for that placement, request by
-request (common random numbers). Per point: paired outcome agreement, race and miss rates side by side, the p50
-and p99 ratios, all with 95 % intervals; a heat map of where the model clears the bar
-(agreement >= 0.95, p50 within 10 %, p99 within 25 %). The validity ranges it finds are
-saved (``fidelity_validity.csv``) and later runs in the same results folder report every
-point they ask of the model outside them (a point without work is judged by the bare
+request (common random numbers). Per point: paired outcome agreement, race and miss rates
+side by side, the p50 and p99 ratios, all with 95 % intervals; a heat map of where the
+model clears the bar (agreement >= 0.95, p50 within 10 %, p99 within 25 %). The validity
+ranges it finds are saved (``fidelity_validity.csv``) and later runs in the same results
+folder report every point they ask of the model outside them (``fidelity.family``: a point
+where some worker spends under 1 ms in claim delay and work is judged by the bare
 scenario's ranges, any other by the light and race-heavy ones').
 """
 

@@ -61,12 +61,22 @@ def test_client_cpu_is_priced_so_the_model_spends_what_the_real_clients_spent():
         assert model_cpu == pytest.approx(measured[f"client_cpu_per_request_{name}"], rel=0.02)
 
 
-def test_a_client_cpu_that_spreads_over_the_repeats_is_warned_about():
-    def cpu(sat: float) -> Calibration:
+def test_client_cpu_prices_that_spread_over_the_repeats_are_warned_about():
+    def priced(wake: float, saturated: float) -> Calibration:
         return Calibration(
             Network(),
-            {"ping_rtt_p50": 1e-4, "client_cpu_per_request_saturated": sat},
+            {
+                "ping_rtt_p50": 1e-4,
+                "client_seconds_per_op_by_cpu": 50e-6,
+                "client_seconds_per_wake": wake,
+                "client_seconds_per_ping": 1e-4 * wake / 200e-6,  # not a price here
+                "client_cpu_per_request_saturated": saturated,
+            },
         )
 
-    noisy = combine([cpu(700e-6), cpu(1000e-6), cpu(800e-6)])  # (1000 - 700) / 800
-    assert "client_cpu_per_request_saturated 38%" in calibration.spread_warning(noisy)
+    noisy = combine([priced(140e-6, 7e-4), priced(260e-6, 9e-4), priced(200e-6, 8e-4)])
+    warning = calibration.spread_warning(noisy)
+    assert "client_seconds_per_wake 60%" in warning  # (260 - 140) / 200
+    assert "client_seconds_per_ping" not in warning and "saturated" not in warning
+    steady = combine([priced(200e-6, 7e-4), priced(205e-6, 9e-4)])  # raw CPU: not a price
+    assert calibration.spread_warning(steady) is None

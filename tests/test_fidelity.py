@@ -1,6 +1,7 @@
 """Where the model holds: paired comparison, the bar, validity ranges, the report's note."""
 
 import pandas as pd
+import pytest
 
 import trustchain_lab as tl
 from trustchain_lab.fidelity import compare, family, holds, outside, validity_ranges
@@ -71,6 +72,12 @@ def test_a_point_without_work_is_judged_by_the_bare_scenarios_range():
     assert family(scenario("bare", 4, 1, 10, 1)) == "bare"
     assert family(scenario("light", 4, 1, 10, 1)) == family(scenario("race", 4, 1, 10, 1))
     assert family(scenario("light", 4, 1, 10, 1)) == "work"
+    idle = tl.WorkerSpec(work_time=0.0, claim_delay=0.0)
+    mixed = SC.replace(workers=(tl.WorkerSpec(), tl.WorkerSpec(), idle))
+    assert family(mixed) == "bare"  # one bare worker: the stricter ranges
+    never = tl.WorkerSpec(interest=0.0, work_time=0.0, claim_delay=0.0)
+    assert family(SC.replace(workers=(tl.WorkerSpec(), never))) == "work"  # never claims
+    assert family(SC.replace(work_time=0.0, claim_delay=0.02)) == "work"  # time in claims
     grid = pd.DataFrame(
         grid_rows("inline", "light", 4, [(1, True), (16, True), (64, False)])
         + grid_rows("inline", "bare", 4, [(1, True), (16, False), (64, False)])
@@ -82,6 +89,9 @@ def test_a_point_without_work_is_judged_by_the_bare_scenarios_range():
     )
     older = ranges[ranges["scenario"] != "bare"]  # a map made before the bare scenario
     assert "scenarios without work were not checked" in outside(older, "inline", 4, 1, "bare")
+    assert "N = 64, no work is beyond the checked" in outside(ranges, "inline", 64, 1, "bare")
+    with pytest.raises(ValueError, match="family must be 'work' or 'bare'"):
+        outside(ranges, "inline", 4, 1, "light")
 
 
 def test_a_report_says_when_the_model_is_asked_outside_its_range(tmp_path, monkeypatch):
@@ -110,7 +120,7 @@ def test_a_report_says_when_the_model_is_asked_outside_its_range(tmp_path, monke
     def run(ctx):
         for c in (8, 64):
             ctx.run(SC.replace(concurrency=c, requests=8), "sim")
-        ctx.run(SC.replace(concurrency=1, requests=8, work_time=0.0), "sim")  # no work
+        ctx.run(SC.replace(concurrency=1, requests=8, work_time=0, claim_delay=0), "sim")
         return SuiteOutput("asks", module.TITLE, pd.DataFrame({"x": [1]}), "text")
 
     module.run = run

@@ -28,12 +28,13 @@ MIN_ONE_WAY = 1e-6
 
 REPEATS = 3  # whole measurements; the network takes the median of each figure
 SPREAD_WARNING = 0.25  # (max - min) / median of a figure above this: warn
-WATCHED = (  # what the model's timings rest on; the server's sub-microsecond costs and a
-    "ping_rtt_p50",  # p99 of 400 pings vary more, mattering less
-    "client_cpu_per_sequential_ping",
-    "client_cpu_per_request_saturated",
-    "client_cpu_per_request_sequential",
+WATCHED = (  # what the model's timings rest on: the round trip and the client CPU prices
+    "ping_rtt_p50",  # (fitted per repeat); the server's sub-microsecond costs and a p99 of
+    "client_seconds_per_op_by_cpu",  # 400 pings vary more, mattering less
+    "client_seconds_per_wake",
 )
+WATCHED_IN_MEMORY = ("ping_rtt_p50", "client_seconds_per_ping")  # fakeredis: no CPU fit,
+# the client cost is the wall time per ping
 
 
 class CalibrationWarning(UserWarning):
@@ -59,8 +60,8 @@ def calibrate(
 ) -> Network:
     """Measure a Redis (``run_redis``'s resolution rules) ``repeats`` times and return the
     ``Network`` fitted to the median of each figure; warns (``CalibrationWarning``) when a
-    figure the model's timings rest on (``WATCHED``: the PING round trip, the client's CPU
-    per request) spreads over the repeats by more than 25 %.
+    figure the model's timings rest on (``WATCHED``: the PING round trip and the client CPU
+    prices, fitted per repeat) spreads over the repeats by more than 25 %.
 
     ``shared_client_cpu=False`` models workers in their own processes (``run_redis``'s
     placements ``"processes"`` and ``"hosts"``). ``link``: the network of runs through that
@@ -113,12 +114,12 @@ async def _ameasure(
         client = target.make_client()
         runs = []
         try:
-            for _ in range(repeats):
+            for _ in range(repeats):  # each repeat's prices too, for their spread
                 cal = await _measure(target, client, shared)
-                runs.append(await _measure_client_cpu(target, cal))
+                runs.append(_fit_client_cpu(await _measure_client_cpu(target, cal)))
         finally:
             await client.aclose()
-        cal = _fit_client_cpu(combine(runs))
+        cal = _fit_client_cpu(combine(runs))  # the prices of the medians: consistent
         if link is None:
             return cal
         if target.backend != "redis":
@@ -221,7 +222,7 @@ async def _proxy_one_way(url: str, direct_rtt: float, link: Link) -> float:
 def spread_warning(cal: Calibration) -> str | None:
     """What to warn about a calibration whose repeats disagreed by more than 25 %."""
     spread = cal.measured.get("spread", {})
-    wide = {k: spread[k] for k in WATCHED if spread.get(k, 0.0) > SPREAD_WARNING}
+    wide = {k: spread[k] for k in watched(cal.measured) if spread.get(k, 0.0) > SPREAD_WARNING}
     if not wide or cal.measured.get("repeats", 1) < 2:
         return None
     listed = ", ".join(f"{k} {v:.0%}" for k, v in wide.items())
@@ -230,6 +231,12 @@ def spread_warning(cal: Calibration) -> str | None:
         f"{SPREAD_WARNING:.0%} on {listed} (the machine is busy or noisy; the model takes "
         "the medians, and its timings carry that uncertainty)"
     )
+
+
+def watched(measured: dict[str, Any]) -> tuple[str, ...]:
+    """The figures whose spread over the repeats is warned about (``WATCHED``, or for a
+    calibration without CPU prices, e.g. on fakeredis, ``WATCHED_IN_MEMORY``)."""
+    return WATCHED if "client_seconds_per_op_by_cpu" in measured else WATCHED_IN_MEMORY
 
 
 def combine(runs: list[Calibration]) -> Calibration:
@@ -253,22 +260,22 @@ def combine(runs: list[Calibration]) -> Calibration:
     return Calibration(network, measured)
 
 
-async def _ping_rtts(client: Redis) -> tuple[list[float], float]:
+async def _ping_rtts(client: Redis) -> tuple[list[float], list[float]]:
     """``PINGS`` sequential PING round trips (s), after one that opens the connection, and
-    the CPU seconds this process spent per round trip (sending, waking, reading)."""
+    of each the part not spent on this process's CPU (sending, waking, reading)."""
     await client.ping()
-    rtts = []
-    cpu = time.process_time()
+    rtts, waits = [], []
     for _ in range(PINGS):
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), time.process_time()
         await client.ping()
         rtts.append(time.perf_counter() - t)
-    return rtts, (time.process_time() - cpu) / PINGS
+        waits.append(rtts[-1] - (time.process_time() - cpu))
+    return rtts, waits
 
 
 async def _measure(target: RedisTarget, client: Redis, shared: bool) -> Calibration:
-    rtts, cpu_per_ping = await _ping_rtts(client)
-    rtt = float(np.median(rtts))
+    rtts, waits = await _ping_rtts(client)
+    rtt, wait = float(np.median(rtts)), float(np.median(waits))
 
     async def pinger() -> None:
         for _ in range(PINGS // 4):
@@ -284,7 +291,7 @@ async def _measure(target: RedisTarget, client: Redis, shared: bool) -> Calibrat
         service, per_sub = await _server_costs(target, client)
     # the network: what a round trip takes beyond the client's CPU (which the model charges
     # by CPU accounting, wakes included) and the server's time; on loopback, little
-    one_way = max((rtt - cpu_per_ping - service) / 2, MIN_ONE_WAY)
+    one_way = max((wait - service) / 2, MIN_ONE_WAY)
     net = Network(  # client_cost: priced by CPU accounting once the repeats are combined
         one_way=one_way,
         service=service,
@@ -298,7 +305,7 @@ async def _measure(target: RedisTarget, client: Redis, shared: bool) -> Calibrat
         "ping_rtt_p50": rtt,
         "ping_rtt_p99": float(np.percentile(rtts, 99)),
         "client_seconds_per_ping": client_cost,  # wall time, 32 at once: no wakes
-        "client_cpu_per_sequential_ping": cpu_per_ping,
+        "ping_wait_p50": wait,  # of a round trip, the time off this process's CPU
         "server_seconds_per_command": service,
         "server_seconds_per_subscriber": per_sub,
     }

@@ -22,17 +22,20 @@ from .topology import Topology
 
 BAR = {"agreement": 0.95, "p50": 0.10, "p99": 0.25}  # the bar a point must clear
 RESAMPLES = 2000  # paired bootstrap resamples of the quantile ratios
-BARE_WORK = 0.001  # s: a scenario whose workers' mean work is below this is "bare"
+BARE_WORK = 0.001  # s: a worker whose mean claim delay plus work is below this is bare
 FAMILY = {"light": "work", "race": "work", "bare": "bare"}  # the map's scenarios' families
 
 
 def family(scenario: Any) -> str:
-    """``"bare"`` when the workers' mean work is under ``BARE_WORK`` (a request then costs
-    the protocol's own client CPU and round trips, which the model prices less well as they
-    batch), else ``"work"``."""
-    slots = Topology.of(scenario).slots
-    mean_work = sum(s.work_time.expected for s in slots) / len(slots)
-    return "bare" if mean_work < BARE_WORK else "work"
+    """``"bare"`` when any worker that may be interested (interest > 0) spends on average
+    less than ``BARE_WORK`` in claim delay and work together: its requests then cost the
+    protocol's own client CPU and round trips, which the model prices less well as they
+    batch (the map's bare scenario spends nothing, its others ~25 ms); else ``"work"``.
+    A scenario mixing both is judged by the bare ranges, the stricter."""
+    for slot in Topology.of(scenario).slots:
+        if slot.interest > 0 and slot.claim_delay.expected + slot.work_time.expected < BARE_WORK:
+            return "bare"
+    return "work"
 
 
 def paired_ratio(
@@ -124,6 +127,8 @@ def outside(
     it must lie within the range of every scenario of its ``family`` (``family(scenario)``)
     for the nearest checked fan-out at or above ``workers`` (more workers load the machine
     more)."""
+    if family not in ("work", "bare"):
+        raise ValueError(f"family must be 'work' or 'bare' (see family()), got {family!r}")
     mine = ranges[ranges["placement"] == placement]
     if mine.empty:
         return f"placement {placement!r} was not checked"
@@ -132,12 +137,12 @@ def outside(
         kind = "without work" if family == "bare" else "with work"
         return f"scenarios {kind} were not checked ({placement})"
     above = mine[mine["workers"] >= workers]
+    bare = ", no work" if family == "bare" else ""
     if above.empty:
-        return f"N = {workers} is beyond the checked N <= {int(mine['workers'].max())}"
+        return f"N = {workers}{bare} is beyond the checked N <= {int(mine['workers'].max())}"
     nearest = above[above["workers"] == above["workers"].min()]
     limit = int(nearest["max_in_flight"].min())
     if in_flight > limit:
-        bare = ", no work" if family == "bare" else ""
         return (
             f"{in_flight} in flight at N = {workers}{bare} is beyond the validated {limit} "
             f"(N = {int(nearest['workers'].iloc[0])}, {placement})"
