@@ -138,8 +138,9 @@ class Context:
 class SuiteOutput:
     """A suite's tidy data, its figures (file names in the run folder) and its report text.
 
-    ``timings`` names the headline figures timed on real Redis: they move with the machine,
-    and ``compare`` says so when the machine moved between two runs."""
+    ``timings`` names the headline figures that move with the machine (timed on real
+    Redis, computed by the model on a network calibrated in the run, or the model's own
+    speed): ``compare`` says so when the machine moved between two runs."""
 
     name: str
     title: str
