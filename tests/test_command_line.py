@@ -115,6 +115,40 @@ async def test_a_stalled_server_cannot_make_unsent_commands_pile_up(server):
         await client.aclose()
 
 
+async def test_commands_queued_over_a_reconnection_go_out_within_high_water(server):
+    """Callers waiting for room when the connection is dropped queue for the next one; it
+    gets them as it takes them, never more than HIGH_WATER and one command unsent."""
+    from trustchain_lab.chain.line import HIGH_WATER
+
+    client = Redis.from_url(server.url)
+    line = CommandLine(client.connection_pool)
+    value = b"v" * (256 << 10)
+    peak = [0]
+    write = line._write
+
+    def write_and_measure(commands):
+        write(commands)
+        peak[0] = max(peak[0], line._backlog())
+
+    line._write = write_and_measure
+    try:
+        assert await line.execute("ECHO", "warm") == b"warm"
+        server.pause()
+        jobs = [asyncio.ensure_future(line.execute("SET", f"cl:big{i}", value)) for i in range(120)]
+        await asyncio.sleep(0.2)
+        await line.disconnect()  # all unanswered: queued for the next connection
+        await asyncio.sleep(0.2)
+        server.resume()
+        replies = await asyncio.wait_for(asyncio.gather(*jobs), 30)
+        assert replies == [b"OK"] * len(jobs)
+        assert peak[0] <= HIGH_WATER + len(value) + 100
+    finally:
+        server.resume()
+        await line.execute("FLUSHDB")
+        await line.close()
+        await client.aclose()
+
+
 @pytest.mark.parametrize("how", ["socket timeout", "close"])
 async def test_callers_waiting_for_room_hear_of_a_dropped_connection(server, how):
     """Redis stays stalled: when the connection is given up (its reads time out, or the

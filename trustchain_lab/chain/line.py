@@ -13,7 +13,9 @@ connection is reconnected (backing off) and the commands it left unanswered are 
 again, up to ``retries`` times, as redis-py's ``Retry`` does. When the server stops reading
 (stalled), a new command waits while the bytes not yet taken by the socket exceed
 ``HIGH_WATER`` (until they drain, the connection is dropped, or its caller gives up) instead
-of piling up in memory.
+of piling up in memory; commands queued over a reconnection go out as the socket takes
+them. Waiters are not served in order: under sustained overload a late caller may pass an
+early one (each is still bounded by its own deadline).
 """
 
 from __future__ import annotations
@@ -148,6 +150,18 @@ class CommandLine:
         if packed:  # redis-py's own send_packed_command writes this way, then drains;
             self._conn._writer.writelines(packed)  # a broken socket shows on the read
 
+    def _write_queued(self) -> None:
+        """Write what is queued (after a (re)connection) while the socket takes it: what
+        would go beyond ``HIGH_WATER`` unsent stays queued until replies are read."""
+        if self._backlog() > HIGH_WATER:
+            return
+        batch, room = [], HIGH_WATER - self._backlog()
+        while self._queue and room >= 0:
+            command = self._queue.popleft()
+            batch.append(command)
+            room -= sum(len(a) if isinstance(a, bytes | str) else 16 for a in command.args)
+        self._write(batch)
+
     def _fail_all(self, error: BaseException) -> None:
         self._queue.extendleft(reversed(self._sent))
         self._sent.clear()
@@ -180,9 +194,7 @@ class CommandLine:
             try:
                 if self._queue:  # cut short here, they stay queued: sent again whole
                     await self._connect()
-                    queued = list(self._queue)
-                    self._queue.clear()
-                    self._write(queued)
+                    self._write_queued()
                 if self._sent:  # cancel-safe: an interrupted read resumes where it stopped
                     await self._read_one()
                 backoff = BACKOFF_FIRST
