@@ -179,12 +179,11 @@ def run(ctx: Context) -> SuiteOutput:
                     by.loc[variant, "requests_per_s"] / by.loc["known", "requests_per_s"]
                 )
     speed = simspeed.measure(ctx.size(10_000, 100_000), 16, ctx.seed)
+    seconds = "model_10k_x16_seconds" if ctx.quick else "model_100k_x16_seconds"
     headline.update(
         {
             "model_vs_bare_simpy_ratio": speed["ratio"],
-            "model_100k_x16_seconds" if not ctx.quick else "model_10k_x16_seconds": speed[
-                "total_s"
-            ],
+            seconds: speed["total_s"],
             "model_peak_rss_mb": speed["peak_rss_mb"],
         }
     )
@@ -208,8 +207,8 @@ def run(ctx: Context) -> SuiteOutput:
     )
     # all move with the machine: real rates; the model's rates through the calibration run
     # on this machine (their zero-width intervals leave it out); the model's own speed
-    seconds = "model_100k_x16_seconds" if not ctx.quick else "model_10k_x16_seconds"
-    timings = [k for k in headline if k.startswith("throughput_") and "/" not in k] + [seconds]
+    rates = [k for k in headline if k.startswith("throughput_") and not k.endswith(("_lo", "_hi"))]
+    timings = [*rates, seconds]
     if ctx.redis_backend != "redis":  # the model on the default network: rates stay
         timings = [k for k in timings if not k.endswith("_sim")]
     return SuiteOutput("throughput", TITLE, df, md, [figure], headline, timings)

@@ -2,6 +2,7 @@
 connection reconnected, a dead server an error (never a hang)."""
 
 import asyncio
+import contextlib
 
 import pytest
 from redis.asyncio import Redis
@@ -9,6 +10,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
 from trustchain_lab.chain import CommandLine
+from trustchain_lab.chain.line import HIGH_WATER, RETRIES
 
 
 @pytest.fixture
@@ -75,16 +77,17 @@ async def test_a_caller_cancelled_while_it_reads_hands_the_others_on(server):
         await client.aclose()
 
 
-async def test_a_stalled_server_cannot_make_unsent_commands_pile_up(server):
-    """Redis stalled while callers keep issuing 256 KiB commands (30 MiB in all): what the
-    socket has not taken stays within HIGH_WATER and one command, the others wait their
-    turn; a caller that gives up while waiting sends nothing; once Redis resumes, every
-    other command gets its own reply."""
-    from trustchain_lab.chain.line import HIGH_WATER
+BIG = b"v" * (256 << 10)  # 120 of them: 30 MiB, far more than the socket buffers take
+CAP = HIGH_WATER + len(BIG) + 100  # unsent bytes: HIGH_WATER and one command at most
 
-    client = Redis.from_url(server.url)
-    line = CommandLine(client.connection_pool)
-    value = b"v" * (256 << 10)
+
+@contextlib.asynccontextmanager
+async def stalled(server, *, socket_timeout=None, retries=RETRIES):
+    """A warmed command line on ``server``, Redis then paused, and 120 callers issuing
+    ``BIG`` SETs; yields (line, jobs, peak) where ``peak[0]`` is the largest backlog seen
+    after any write. Resumed, emptied and closed after."""
+    client = Redis.from_url(server.url, socket_timeout=socket_timeout)
+    line = CommandLine(client.connection_pool, retries=retries)
     peak = [0]
     write = line._write
 
@@ -96,83 +99,56 @@ async def test_a_stalled_server_cannot_make_unsent_commands_pile_up(server):
     try:
         assert await line.execute("ECHO", "warm") == b"warm"
         server.pause()
-        jobs = [asyncio.ensure_future(line.execute("SET", f"cl:big{i}", value)) for i in range(120)]
+        jobs = [asyncio.ensure_future(line.execute("SET", f"cl:big{i}", BIG)) for i in range(120)]
         await asyncio.sleep(0.2)  # every job has written, or waits for room
-        assert 0 < line._backlog() <= HIGH_WATER + len(value) + 100
-        written = len(line._sent)
-        assert written < len(jobs)  # the rest wait: without room they would all be in memory
+        assert len(line._sent) < len(jobs)  # the rest wait: else all would be in memory
+        yield line, jobs, peak
+    finally:
+        server.resume()
+        await line.close()
+        await client.flushdb()
+        await client.aclose()
+
+
+async def test_a_stalled_server_cannot_make_unsent_commands_pile_up(server):
+    """Redis stalled while callers keep issuing 256 KiB commands: what the socket has not
+    taken stays within HIGH_WATER and one command, the others wait their turn; a caller
+    that gives up while waiting sends nothing; once Redis resumes, every other command
+    gets its own reply."""
+    async with stalled(server) as (line, jobs, peak):
+        assert 0 < line._backlog() <= CAP
         jobs[-1].cancel()  # gives up while it waits
         server.resume()
         replies = await asyncio.wait_for(asyncio.gather(*jobs[:-1]), 30)
         assert replies == [b"OK"] * (len(jobs) - 1)
-        assert await line.execute("GET", "cl:big0") == value
+        assert await line.execute("GET", "cl:big0") == BIG
         assert await line.execute("EXISTS", f"cl:big{len(jobs) - 1}") == 0  # never sent
-        assert peak[0] <= HIGH_WATER + len(value) + 100  # also as Redis drained it
-    finally:
-        server.resume()
-        await line.execute("FLUSHDB")
-        await line.close()
-        await client.aclose()
+        assert peak[0] <= CAP  # also as Redis drained it
 
 
 async def test_commands_queued_over_a_reconnection_go_out_within_high_water(server):
     """Callers waiting for room when the connection is dropped queue for the next one; it
     gets them as it takes them, never more than HIGH_WATER and one command unsent."""
-    from trustchain_lab.chain.line import HIGH_WATER
-
-    client = Redis.from_url(server.url)
-    line = CommandLine(client.connection_pool)
-    value = b"v" * (256 << 10)
-    peak = [0]
-    write = line._write
-
-    def write_and_measure(commands):
-        write(commands)
-        peak[0] = max(peak[0], line._backlog())
-
-    line._write = write_and_measure
-    try:
-        assert await line.execute("ECHO", "warm") == b"warm"
-        server.pause()
-        jobs = [asyncio.ensure_future(line.execute("SET", f"cl:big{i}", value)) for i in range(120)]
-        await asyncio.sleep(0.2)
+    async with stalled(server) as (line, jobs, peak):
         await line.disconnect()  # all unanswered: queued for the next connection
         await asyncio.sleep(0.2)
         server.resume()
         replies = await asyncio.wait_for(asyncio.gather(*jobs), 30)
         assert replies == [b"OK"] * len(jobs)
-        assert peak[0] <= HIGH_WATER + len(value) + 100
-    finally:
-        server.resume()
-        await line.execute("FLUSHDB")
-        await line.close()
-        await client.aclose()
+        assert peak[0] <= CAP
 
 
 @pytest.mark.parametrize("how", ["socket timeout", "close"])
 async def test_callers_waiting_for_room_hear_of_a_dropped_connection(server, how):
     """Redis stays stalled: when the connection is given up (its reads time out, or the
     line is closed), the callers waiting for room fail with ConnectionError, at once."""
-    client = Redis.from_url(server.url, socket_timeout=0.5)
-    line = CommandLine(client.connection_pool, retries=1)
-    value = b"v" * (256 << 10)
-    try:
-        assert await line.execute("ECHO", "warm") == b"warm"
-        server.pause()
-        jobs = [asyncio.ensure_future(line.execute("SET", f"cl:big{i}", value)) for i in range(120)]
-        await asyncio.sleep(0.2)
-        assert len(line._sent) < len(jobs)  # some wait for room
+    async with stalled(server, socket_timeout=0.5, retries=1) as (line, jobs, _):
         if how == "close":
             await line.close()
         done, pending = await asyncio.wait(jobs, timeout=20)  # Redis is still stalled
         assert not pending, f"{len(pending)} callers still wait"
         errors = [j.exception() for j in done]
         assert all(isinstance(e, RedisConnectionError) for e in errors), errors[:3]
-    finally:
-        server.resume()
-        await line.close()
-        await client.flushdb()
-        await client.aclose()
 
 
 async def test_commands_go_on_after_a_restart_and_fail_while_redis_is_down(server):

@@ -28,13 +28,11 @@ MIN_ONE_WAY = 1e-6
 
 REPEATS = 3  # whole measurements; the network takes the median of each figure
 SPREAD_WARNING = 0.25  # (max - min) / median of a figure above this: warn
-WATCHED = (  # what the model's timings rest on: the round trip and the client CPU prices
-    "ping_rtt_p50",  # (fitted per repeat); the server's sub-microsecond costs and a p99 of
-    "client_seconds_per_op_by_cpu",  # 400 pings vary more, mattering less
-    "client_seconds_per_wake",
-)
-WATCHED_IN_MEMORY = ("ping_rtt_p50", "client_seconds_per_ping")  # fakeredis: no CPU fit,
-# the client cost is the wall time per ping
+# What the model's timings rest on: the round trip and the client CPU prices (fitted per
+# repeat). The server's sub-microsecond costs and a p99 of 400 pings vary more, mattering
+# less. On fakeredis there is no CPU fit: the client cost is the wall time per ping.
+WATCHED = ("ping_rtt_p50", "client_seconds_per_op_by_cpu", "client_seconds_per_wake")
+WATCHED_IN_MEMORY = ("ping_rtt_p50", "client_seconds_per_ping")
 
 
 class CalibrationWarning(UserWarning):
@@ -146,9 +144,9 @@ async def _measure_client_cpu(target: RedisTarget, cal: Calibration) -> Calibrat
         return cal
     placement = "inline" if cal.network.shared_client_cpu else "processes"
     figures = {}
-    for (name, _, requests), sc in zip(CPU_RUNS, _cpu_scenarios(), strict=True):
+    for (name, _, _), sc in zip(CPU_RUNS, _cpu_scenarios(), strict=True):
         real = await arun_redis(sc, target.url, placement=placement, progress=False)
-        figures[f"client_cpu_per_request_{name}"] = real.meta["client_cpu_seconds"] / requests
+        figures[f"client_cpu_per_request_{name}"] = real.meta["client_cpu_seconds"] / sc.requests
     return Calibration(cal.network, {**cal.measured, **figures})
 
 

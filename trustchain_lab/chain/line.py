@@ -153,14 +153,8 @@ class CommandLine:
     def _write_queued(self) -> None:
         """Write what is queued (after a (re)connection) while the socket takes it: what
         would go beyond ``HIGH_WATER`` unsent stays queued until replies are read."""
-        if self._backlog() > HIGH_WATER:
-            return
-        batch, room = [], HIGH_WATER - self._backlog()
-        while self._queue and room >= 0:
-            command = self._queue.popleft()
-            batch.append(command)
-            room -= sum(len(a) if isinstance(a, bytes | str) else 16 for a in command.args)
-        self._write(batch)
+        while self._queue and self._backlog() <= HIGH_WATER:
+            self._write([self._queue.popleft()])
 
     def _fail_all(self, error: BaseException) -> None:
         self._queue.extendleft(reversed(self._sent))
